@@ -1,0 +1,56 @@
+"""Conv4: the four-block convolutional backbone of Vinyals et al. and Snell et al."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    """conv3x3 -> BatchNorm -> ReLU -> maxpool2."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+    )
+
+
+class Conv4(nn.Module):
+    """4 x [conv3x3(width) -> BN -> ReLU -> maxpool2], flattened.
+
+    Output size: ``width * (H // 16) ** 2`` (1600 at 84x84, 64 at 28x28 with width 64).
+    ``blocks`` is exposed so that representations can be mixed or bounded between blocks.
+
+    Args:
+        in_channels: 1 for grayscale, 3 for colour.
+        width: channels of every block (64 in the papers, 32 in few-task settings).
+        pool: "flatten" (Snell et al.) or "avg" (global average pooling, as in the
+            Proto-Triplet/ICNN paper).
+    """
+
+    def __init__(self, in_channels: int = 1, width: int = 64, pool: str = "flatten"):
+        super().__init__()
+        if pool not in ("flatten", "avg"):
+            raise ValueError(f"Conv4 pool must be 'flatten' or 'avg', got {pool!r}")
+        self.blocks = nn.ModuleList(
+            [conv_block(in_channels, width)] + [conv_block(width, width) for _ in range(3)]
+        )
+        self.pool = pool
+
+    def forward_from(self, x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Run blocks ``start .. stop-1``; with ``stop=None`` also the final pooling."""
+        for block in self.blocks[start:stop]:
+            x = block(x)
+        if stop is None or stop >= len(self.blocks):
+            x = self.head(x)
+        return x
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pool == "avg":
+            return x.mean(dim=(2, 3))
+        return x.flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, C, H, W) float -> (B, D) features."""
+        return self.forward_from(x)

@@ -1,0 +1,262 @@
+"""Typed configuration: dataclasses, YAML defaults, dotted ``key=value`` overrides.
+
+A config file is YAML with the same nesting as :class:`Config`. Unknown keys and values of the
+wrong type are rejected with a :class:`ConfigError` that lists the valid keys (and the closest
+match), so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not fit the schema."""
+
+
+@dataclass
+class DataConfig:
+    name: str = "glyphs"  # data set name in the registry (fewshot.data)
+    root: Optional[str] = None  # data directory; default: $FEWSHOT_DATA or ~/.cache/fewshot
+    image_size: int = 28
+    seed: int = 0  # seed of generated data sets (glyphs)
+    train_split: str = "background"
+    val_split: str = "validation"
+    test_split: str = "evaluation"
+    options: Dict[str, Any] = field(default_factory=dict)  # extra loader-specific arguments
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "conv4"
+    learner: str = "protonet"
+    distance: str = "sqeuclidean"  # sqeuclidean | euclidean | cosine
+    width: int = 64  # channels of Conv4 (64 in the paper; 32 in few-task settings)
+    learn_scale: bool = True  # learnable temperature for cosine distance
+    options: Dict[str, Any] = field(default_factory=dict)  # extra learner-specific arguments
+
+
+@dataclass
+class TrainConfig:
+    n_way: int = 20
+    k_shot: int = 1
+    n_query: int = 5
+    episodes: int = 2000
+    meta_batch: int = 1  # episodes per optimiser step
+    lr: float = 1e-3
+    lr_step: int = 2000  # StepLR period in episodes (Snell et al.: halve every 2000)
+    lr_gamma: float = 0.5
+    weight_decay: float = 0.0
+    val_every: int = 500  # validate (and keep the best checkpoint) every M episodes; 0 = never
+    val_episodes: int = 200
+    ckpt_every: int = 500
+    keep_last: int = 2
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 0  # torch.set_num_threads; 0 = leave torch's default
+    progress: bool = True
+
+
+@dataclass
+class EvalConfig:
+    n_way: int = 5
+    shots: List[int] = field(default_factory=lambda: [1, 5])
+    n_query: int = 15
+    episodes: int = 1000
+    seed: int = 1234
+    feature_cache: bool = True  # embed the split once, then sample episodes over features
+    untrained_baseline: bool = True  # also evaluate a freshly initialised network
+
+
+@dataclass
+class RunConfig:
+    out_dir: str = "runs"
+    name: Optional[str] = None  # run folder name; default: <config stem>-<timestamp>
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------- schema helpers
+def _valid_keys(cls: type, prefix: str = "") -> List[str]:
+    keys = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            keys.extend(_valid_keys(tp, f"{prefix}{f.name}."))
+        else:
+            keys.append(f"{prefix}{f.name}")
+    return keys
+
+
+def valid_keys() -> List[str]:
+    """Every settable dotted key, e.g. ``train.n_way``."""
+    return _valid_keys(Config)
+
+
+def _unknown_key(key: str) -> ConfigError:
+    keys = valid_keys()
+    close = difflib.get_close_matches(key, keys, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return ConfigError(
+        f"unknown config key {key!r}.{hint} Valid keys: {', '.join(keys)}"
+    )
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against type hint ``tp``; accept only safe, lossless conversions."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin is Union:  # Optional[X]
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key)
+    if origin in (list, List):
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        return [_coerce(v, args[0], key) for v in value]
+    if origin in (dict, Dict):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key {key!r} expects a mapping, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key {key!r} expects true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key {key!r} expects an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "3e-4" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"config key {key!r} expects a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"config key {key!r} expects a string, got {value!r}")
+    raise ConfigError(f"config key {key!r}: unsupported type {tp}")  # pragma: no cover
+
+
+def _apply(obj: Any, mapping: Dict[str, Any], prefix: str = "") -> None:
+    hints = typing.get_type_hints(type(obj))
+    names = {f.name for f in dataclasses.fields(obj)}
+    for name, value in mapping.items():
+        key = f"{prefix}{name}"
+        if name not in names:
+            raise _unknown_key(key)
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config section {key!r} expects a mapping, got {value!r}")
+            _apply(getattr(obj, name), value, f"{key}.")
+        else:
+            setattr(obj, name, _coerce(value, tp, key))
+
+
+def parse_override(text: str) -> Dict[str, Any]:
+    """``"train.n_way=20"`` -> ``{"train": {"n_way": 20}}`` (value parsed as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key=value, e.g. train.n_way=20")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"override {text!r} has an empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    out: Dict[str, Any] = {}
+    node = out
+    parts = key.split(".")
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+    node[parts[-1]] = value
+    return out
+
+
+def validate(cfg: Config) -> Config:
+    """Range checks that types alone cannot express."""
+    t, e = cfg.train, cfg.eval
+    positive = {
+        "train.n_way": t.n_way, "train.k_shot": t.k_shot, "train.n_query": t.n_query,
+        "train.episodes": t.episodes, "train.meta_batch": t.meta_batch,
+        "train.lr_step": t.lr_step, "train.val_episodes": t.val_episodes,
+        "eval.n_way": e.n_way, "eval.n_query": e.n_query, "eval.episodes": e.episodes,
+        "data.image_size": cfg.data.image_size, "model.width": cfg.model.width,
+    }
+    for key, v in positive.items():
+        if v < 1:
+            raise ConfigError(f"config key {key!r} must be >= 1, got {v}")
+    for key, v in {"train.val_every": t.val_every, "train.ckpt_every": t.ckpt_every,
+                   "train.threads": t.threads, "train.keep_last": t.keep_last}.items():
+        if v < 0:
+            raise ConfigError(f"config key {key!r} must be >= 0, got {v}")
+    if t.n_way < 2 or e.n_way < 2:
+        raise ConfigError("train.n_way and eval.n_way must be >= 2 (a 1-way task has nothing to classify)")
+    if not t.lr > 0:
+        raise ConfigError(f"config key 'train.lr' must be > 0, got {t.lr}")
+    if not 0 < t.lr_gamma <= 1:
+        raise ConfigError(f"config key 'train.lr_gamma' must be in (0, 1], got {t.lr_gamma}")
+    if not e.shots or any(s < 1 for s in e.shots):
+        raise ConfigError(f"config key 'eval.shots' must be a non-empty list of integers >= 1, got {e.shots}")
+    return cfg
+
+
+def load_config(path: Optional[Union[str, Path]] = None, overrides: Optional[List[str]] = None) -> Config:
+    """Defaults <- YAML file <- dotted overrides, validated.
+
+    Args:
+        path: a YAML file, or None for the defaults alone.
+        overrides: strings like ``"train.n_way=20"``.
+    """
+    cfg = Config()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {str(path)!r} does not exist; see configs/ for examples")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {str(path)!r} must hold a mapping at the top level")
+        _apply(cfg, data)
+    for text in overrides or []:
+        _apply(cfg, parse_override(text))
+    return validate(cfg)
+
+
+def config_from_dict(data: Dict[str, Any]) -> Config:
+    cfg = Config()
+    _apply(cfg, data)
+    return validate(cfg)
+
+
+def save_config(cfg: Config, path: Union[str, Path]) -> None:
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -1,0 +1,61 @@
+"""The learner protocol shared by every method.
+
+A learner wraps a backbone and answers two questions:
+
+* ``episode_loss(support, support_labels, query, query_labels, n_way)`` -> dict with ``"loss"``
+  (a scalar to back-propagate), ``"acc"`` and one entry per loss term, for training;
+* ``fit_support(support, support_labels, n_way)`` then ``forward(query)`` -> (n_query, n_way)
+  logits, for evaluation (easyfsl's FewShotClassifier split).
+
+Metric learners also implement ``logits_from_features(zs, ys, zq, n_way)`` so evaluation can run
+the backbone once over a split and sample episodes over cached features (``uses_features``).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Learner(nn.Module):
+    #: True when the learner's predictions depend only on backbone features of the episode
+    #: (so evaluation may embed a split once and reuse the features).
+    uses_features: bool = True
+    #: True when predictions for one query depend on the other queries.
+    transductive: bool = False
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+        self._support: Optional[tuple] = None
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, C, H, W) -> (B, D)."""
+        return self.backbone(x)
+
+    def logits_from_features(self, zs: torch.Tensor, ys: torch.Tensor, zq: torch.Tensor,
+                             n_way: int) -> torch.Tensor:
+        """zs: (n_support, D), ys: (n_support,) in 0..n_way-1, zq: (n_query, D) -> (n_query, n_way)."""
+        raise NotImplementedError
+
+    def fit_support(self, support: torch.Tensor, support_labels: torch.Tensor, n_way: int) -> None:
+        self._support = (self.embed(support), support_labels, n_way)
+
+    def forward(self, query: torch.Tensor) -> torch.Tensor:
+        if self._support is None:
+            raise RuntimeError("call fit_support(support, labels, n_way) before forward(query)")
+        zs, ys, n_way = self._support
+        return self.logits_from_features(zs, ys, self.embed(query), n_way)
+
+    def episode_loss(self, support: torch.Tensor, support_labels: torch.Tensor, query: torch.Tensor,
+                     query_labels: torch.Tensor, n_way: int) -> Dict[str, torch.Tensor]:
+        """Cross-entropy of the query logits; one forward pass over support and query together."""
+        z = self.embed(torch.cat([support, query]))
+        zs, zq = z[: len(support)], z[len(support):]
+        logits = self.logits_from_features(zs, support_labels, zq, n_way)
+        loss = F.cross_entropy(logits, query_labels)
+        acc = (logits.argmax(1) == query_labels).float().mean()
+        return {"loss": loss, "ce": loss.detach(), "acc": acc.detach()}
