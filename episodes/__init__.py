@@ -28,6 +28,8 @@ from .describers import (
     WithinParent,
 )
 from .drawer import draw_indices
+from .fewtask import ClassSubset, TaskPoolSampler, choose_classes, few_task_sampler
+from .interpolate import MLTIMixer, TaskBatch, meta_batches, stack_tasks
 from .sampler import EpisodeSampler, SpecSampler
 from .spec import Episode, EpisodeSpec
 from .tensor import TensorEpisodes
@@ -36,4 +38,6 @@ __all__ = [
     "EpisodeSampler", "SpecSampler", "EpisodeCollate", "TensorEpisodes", "EpisodeSpec",
     "Episode", "Describer", "FixedShots", "VariableWaysShots", "ImbalancedShots", "ByDomain",
     "WithinParent", "ClassIndex", "labels_of", "concat_domains", "draw_indices", "infer_layout",
+    "ClassSubset", "TaskPoolSampler", "choose_classes", "few_task_sampler", "MLTIMixer", "TaskBatch",
+    "meta_batches", "stack_tasks",
 ]

@@ -142,7 +142,12 @@ class SpecSampler(Sampler[List[int]]):
             self._epoch, self._position = epoch, 0
 
     def shard(self, rank: int, world_size: int) -> "SpecSampler":
-        """A copy yielding only episodes ``rank, rank + world_size, ...`` of each epoch."""
+        """A copy yielding only episodes ``rank, rank + world_size, ...`` of each epoch.
+
+        When ``n_episodes`` is not a multiple of ``world_size`` the first
+        ``n_episodes % world_size`` ranks get one episode more (choose a multiple for DDP,
+        whose ranks must take the same number of steps).
+        """
         if self.world_size != 1:
             raise ValueError("shard() needs an unsharded sampler (world_size=1)")
         rank, world_size = check_int("rank", rank, 0), check_int("world_size", world_size, 1)

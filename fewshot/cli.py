@@ -1,17 +1,27 @@
-"""Command line: ``fewshot train | eval | data ...`` (one module per command in ``commands/``).
+"""Command line: ``fewshot train | eval | data | plot | report ...`` (one module per command in
+``commands/``).
 
-Known mistakes (bad config, missing data, unreadable checkpoint, diverging loss) end with a
-one-paragraph message and exit status 2, never a bare traceback.
+Known mistakes (bad config, missing data, unreadable checkpoint, diverging loss, a full disk) end
+with a one-paragraph message and exit status 2, never a bare traceback; anything else is a bug
+and keeps its traceback.
+
+``FEWSHOT_PLUGINS=pkg.module[,other]`` imports those modules first, so data sets and learners
+registered there (``@register_dataset``, ...) can be named in configs.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import importlib
+import os
 import sys
 from typing import List, Optional
 
 from .commands import COMMANDS
 from .config import ConfigError
+
+_NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,15 +32,62 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def load_plugins(spec: Optional[str] = None) -> List[str]:
+    """Import the comma-separated modules of ``spec`` (default ``$FEWSHOT_PLUGINS``)."""
+    spec = os.environ.get("FEWSHOT_PLUGINS", "") if spec is None else spec
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as err:
+            raise ConfigError(f"FEWSHOT_PLUGINS names module {name!r}, which cannot be imported "
+                              f"({err}); check the name and PYTHONPATH") from None
+    return names
+
+
+def one_paragraph(err: BaseException) -> str:
+    """The error's message as one paragraph: its lines without blank ones (a list of expected
+    files, a YAML error's pointer keep their lines)."""
+    lines = [line.rstrip() for line in str(err).splitlines() if line.strip()]
+    return "\n".join(lines) or type(err).__name__
+
+
+def _no_space_message(err: OSError) -> str:
+    where = f" while writing {err.filename}" if err.filename else ""
+    return (f"no space left on the device{where}. Free some space (old runs, the data cache) or "
+            "point run.out_dir elsewhere, then continue with `fewshot train --resume RUN_DIR`: the "
+            "last complete checkpoint is kept (writes are atomic)")
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Like ``parse_args``, but ``key=value`` overrides may also follow options
+    (``fewshot train c.yaml --no-eval train.lr=0.01``), which argparse alone refuses; the config
+    loader then checks their form."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if hasattr(args, "overrides") and not any(e.startswith("-") for e in extra):
+            args.overrides = [*(args.overrides or []), *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     from .engine.checkpoint import CheckpointError
     from .engine.trainer import TrainingError
 
     try:
+        load_plugins()
         return args.func(args)
     except (ConfigError, CheckpointError, TrainingError, ValueError, FileNotFoundError) as err:
-        print(f"fewshot: error: {err}", file=sys.stderr)
+        print(f"fewshot: error: {one_paragraph(err)}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        if err.errno not in _NO_SPACE:
+            raise
+        print(f"fewshot: error: {_no_space_message(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("fewshot: interrupted; the last checkpoint (if any) is kept", file=sys.stderr)

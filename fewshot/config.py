@@ -31,6 +31,10 @@ class DataConfig:
     val_split: str = "validation"
     test_split: str = "evaluation"
     options: Dict[str, Any] = field(default_factory=dict)  # extra loader-specific arguments
+    # Few-task regime (training only; validation and test are untouched):
+    train_classes: int = 0  # train on a fixed random subset of this many classes (0 = all)
+    train_tasks: int = 0  # train on a fixed pool of this many tasks (0 = a new task every episode)
+    subset_seed: int = 0  # seed of that class subset / task pool (shared by every training seed)
 
 
 @dataclass
@@ -62,6 +66,17 @@ class TrainConfig:
     device: str = "cpu"
     threads: int = 0  # torch.set_num_threads; 0 = leave torch's default
     progress: bool = True
+    log_every: int = 50  # one metrics.jsonl row (window means) every L episodes
+    deterministic: bool = False  # torch.use_deterministic_algorithms: bit-identical resumes on GPU too
+    tensorboard: bool = True  # also write TensorBoard events when `tensorboard` is installed
+    # Episode variety (fewshot.engine.sampling); the defaults give fixed n_way/k_shot/n_query episodes.
+    episode_kind: str = "fixed"  # fixed | variable (Meta-Dataset's rule) | imbalanced
+    episode_options: Dict[str, Any] = field(default_factory=dict)  # variable/imbalanced bounds
+    domains: str = "auto"  # auto | by_domain | mixed: one source domain per episode (auto: if several)
+    domain_weights: Dict[str, float] = field(default_factory=dict)  # domain name -> weight; {} = uniform
+    p_mixed: float = 0.0  # probability of an episode mixing all domains
+    hierarchy: str = ""  # per-class meta key (e.g. alphabets): an episode's classes share its value
+    p_ignore_hierarchy: float = 0.0  # probability of an episode ignoring the hierarchy
 
 
 @dataclass
@@ -73,6 +88,14 @@ class EvalConfig:
     seed: int = 1234
     feature_cache: bool = True  # embed the split once, then sample episodes over features
     untrained_baseline: bool = True  # also evaluate a freshly initialised network
+    # Episode variety, as in train (variable / imbalanced kinds ignore shots: one evaluation each).
+    episode_kind: str = "fixed"  # fixed | variable | imbalanced
+    episode_options: Dict[str, Any] = field(default_factory=dict)
+    domains: str = "auto"  # auto | by_domain | mixed
+    domain_weights: Dict[str, float] = field(default_factory=dict)
+    p_mixed: float = 0.0
+    hierarchy: str = ""
+    p_ignore_hierarchy: float = 0.0
 
 
 @dataclass
@@ -82,12 +105,32 @@ class RunConfig:
 
 
 @dataclass
+class PretrainConfig:
+    """Standard (non-episodic) pre-training, used when ``model.learner`` is ``pretrain``.
+
+    ``train.episodes`` counts optimiser steps (batches) there; ``train.lr``, ``lr_step``,
+    ``lr_gamma``, ``weight_decay``, ``val_*`` and ``ckpt_every`` keep their meaning.
+    """
+
+    batch_size: int = 128
+    head: str = "linear"  # linear | cosine classifier over all base classes
+    head_scale: float = 10.0  # cosine head temperature
+    learn_head_scale: bool = True
+    optimizer: str = "sgd"  # sgd | adam
+    momentum: float = 0.9
+    nesterov: bool = False
+    milestones: List[int] = field(default_factory=list)  # steps where lr *= lr_gamma; empty: every lr_step
+    augment: str = "none"  # none | flip | crop_flip (random resized crop + horizontal flip)
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
@@ -163,6 +206,13 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise ConfigError(f"config key {key!r}: unsupported type {tp}")  # pragma: no cover
 
 
+def _deep_merge(base: Dict[str, Any], new: Dict[str, Any]) -> Dict[str, Any]:
+    out = dict(base)
+    for k, v in new.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
 def _apply(obj: Any, mapping: Dict[str, Any], prefix: str = "") -> None:
     hints = typing.get_type_hints(type(obj))
     names = {f.name for f in dataclasses.fields(obj)}
@@ -175,6 +225,9 @@ def _apply(obj: Any, mapping: Dict[str, Any], prefix: str = "") -> None:
             if not isinstance(value, dict):
                 raise ConfigError(f"config section {key!r} expects a mapping, got {value!r}")
             _apply(getattr(obj, name), value, f"{key}.")
+        elif typing.get_origin(tp) in (dict, Dict) and isinstance(value, dict):
+            # free-form option dicts merge, so `model.options.k=3` keeps the file's other options
+            setattr(obj, name, _deep_merge(getattr(obj, name) or {}, value))
         else:
             setattr(obj, name, _coerce(value, tp, key))
 
@@ -206,7 +259,7 @@ def validate(cfg: Config) -> Config:
     positive = {
         "train.n_way": t.n_way, "train.k_shot": t.k_shot, "train.n_query": t.n_query,
         "train.episodes": t.episodes, "train.meta_batch": t.meta_batch,
-        "train.lr_step": t.lr_step, "train.val_episodes": t.val_episodes,
+        "train.lr_step": t.lr_step, "train.val_episodes": t.val_episodes, "train.log_every": t.log_every,
         "eval.n_way": e.n_way, "eval.n_query": e.n_query, "eval.episodes": e.episodes,
         "data.image_size": cfg.data.image_size, "model.width": cfg.model.width,
     }
@@ -214,7 +267,10 @@ def validate(cfg: Config) -> Config:
         if v < 1:
             raise ConfigError(f"config key {key!r} must be >= 1, got {v}")
     for key, v in {"train.val_every": t.val_every, "train.ckpt_every": t.ckpt_every,
-                   "train.threads": t.threads, "train.keep_last": t.keep_last}.items():
+                   "train.threads": t.threads, "train.keep_last": t.keep_last,
+                   "data.train_classes": cfg.data.train_classes, "data.train_tasks": cfg.data.train_tasks,
+                   "data.subset_seed": cfg.data.subset_seed, "train.seed": t.seed, "eval.seed": e.seed,
+                   "data.seed": cfg.data.seed}.items():
         if v < 0:
             raise ConfigError(f"config key {key!r} must be >= 0, got {v}")
     if t.n_way < 2 or e.n_way < 2:
@@ -225,6 +281,13 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"config key 'train.lr_gamma' must be in (0, 1], got {t.lr_gamma}")
     if not e.shots or any(s < 1 for s in e.shots):
         raise ConfigError(f"config key 'eval.shots' must be a non-empty list of integers >= 1, got {e.shots}")
+    from .engine.sampling import check_section  # imports torch: only once the basics are valid
+
+    for prefix, section in (("train", t), ("eval", e)):
+        try:
+            check_section(section, prefix)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
     return cfg
 
 

@@ -3,6 +3,6 @@
 To add a command, write a module here and list it in ``COMMANDS``.
 """
 
-from . import data, eval, train
+from . import benchmark, data, eval, plot, report, train
 
-COMMANDS = [train, eval, data]
+COMMANDS = [train, eval, data, plot, report, benchmark]

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
+_METHODS = ("nearest-centroid, kmeans, soft-kmeans, laplacian-kmeans, laplacian-kmodes, "
+            "laplacianshot, tim")
+
 
 def add_parser(sub) -> None:
     e = sub.add_parser("eval", help="evaluate a run folder or checkpoint on test episodes")
@@ -16,21 +21,94 @@ def add_parser(sub) -> None:
     e.add_argument("--seed", type=int)
     e.add_argument("--untrained", action="store_true", help="same architecture, fresh weights")
     e.add_argument("--no-feature-cache", action="store_true", help="embed every episode's images")
+    e.add_argument("--data", help="cross-domain: evaluate on this data set instead (e.g. fashion_mnist); "
+                   "channels and image size follow the checkpoint")
+    e.add_argument("--data-root", help="folder of the evaluated data set (default: its loader's)")
+    e.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="loader option of the evaluated data set, repeatable (e.g. split_scheme=lake)")
     e.add_argument("--device", default="cpu")
     e.add_argument("--quiet", action="store_true")
+    t = e.add_argument_group("transductive inference over the run's features")
+    t.add_argument("--transductive", metavar="METHOD",
+                   help=f"infer with METHOD over cached features, batched over episodes ({_METHODS})")
+    t.add_argument("--lambda", dest="lam", type=float, metavar="L",
+                   help="Laplacian weight of laplacian-kmeans / laplacian-kmodes / laplacianshot")
+    t.add_argument("--tune-lambda", action="store_true",
+                   help="choose the Laplacian weight per shot setting on the validation split")
+    t.add_argument("--lambda-grid", type=float, nargs="+", metavar="L",
+                   help="candidates for --tune-lambda (default 0.1 0.3 0.5 0.7 0.8 1.0 1.2 1.5)")
+    t.add_argument("--val-episodes", type=int, default=500, help="validation episodes per candidate")
+    t.add_argument("--norm", choices=("none", "l2", "center", "cl2n"),
+                   help="feature normalisation (default with --transductive: cl2n = centre by the "
+                        "training split's mean feature, then L2)")
+    t.add_argument("--shift-query", action="store_true",
+                   help="shift queries by mean(support) - mean(query) in every episode")
+    t.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a method option, e.g. --option steps=100 (repeatable; values read as YAML)")
+    t.add_argument("--chunk", type=int, default=200, help="episodes processed together")
     e.set_defaults(func=cmd_eval)
+
+
+def _options(pairs) -> dict:
+    out = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--option {pair!r} must look like KEY=VALUE, e.g. --option steps=100")
+        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+    return out
+
+
+def transductive_spec(args):
+    """The TransductiveSpec the arguments ask for, or None for the inductive path."""
+    from ..evaluation.transductive import LAMBDA_GRID, TransductiveSpec
+
+    extras = [flag for flag, given in (("--lambda", args.lam is not None), ("--tune-lambda", args.tune_lambda),
+                                       ("--norm", args.norm is not None), ("--shift-query", args.shift_query),
+                                       ("--option", bool(args.option)),
+                                       ("--lambda-grid", args.lambda_grid is not None)) if given]
+    if args.transductive is None:
+        if extras:
+            raise ValueError(f"{', '.join(extras)} only apply with --transductive METHOD")
+        return None
+    if args.no_feature_cache:
+        raise ValueError("--transductive works on cached features; drop --no-feature-cache")
+    options = _options(args.option)
+    if args.lam is not None:
+        options["lam"] = args.lam
+    return TransductiveSpec(method=args.transductive, options=options, norm=args.norm or "cl2n",
+                            shift=args.shift_query, tune_lambda=args.tune_lambda,
+                            lambda_grid=tuple(args.lambda_grid or LAMBDA_GRID),
+                            val_episodes=args.val_episodes, chunk=args.chunk)
 
 
 def cmd_eval(args) -> int:
     from ..evaluation.run_eval import evaluate_run
 
+    spec = transductive_spec(args)
     results = evaluate_run(Path(args.target), split=args.split, n_way=args.n_way, shots=args.shots,
                            n_query=args.n_query, episodes=args.episodes, seed=args.seed,
                            untrained=args.untrained,
                            feature_cache=False if args.no_feature_cache else None,
-                           device=args.device, progress=not args.quiet)
+                           device=args.device, progress=not args.quiet, transductive=spec,
+                           data_overrides=_data_overrides(args))
     for res in results:
-        print(res)
+        ms = 1000 * res.seconds / max(1, res.episodes)
+        print(f"{res} [{ms:.2f} ms/episode]")
     return 0
 
 
+def _data_overrides(args):
+    """``--data`` / ``--data-root`` / ``--data-option`` -> ``evaluate_run(data_overrides=...)``."""
+    if not (args.data or args.data_root or args.data_option):
+        return None
+    from ..data.crossdomain import checkpoint_data, parse_option_args, target_overrides
+
+    options = parse_option_args(args.data_option)
+    in_channels, data = checkpoint_data(args.target)
+    if args.data and args.data != data.get("name"):
+        return target_overrides(args.data, in_channels, args.data_root, options, args.split)
+    overrides = {"options": {**data.get("options", {}), **options}}
+    if args.data_root:
+        overrides["root"] = args.data_root
+    return overrides

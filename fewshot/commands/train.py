@@ -1,7 +1,14 @@
-"""`fewshot train CONFIG [key=value ...]` and `fewshot train --resume RUN_DIR`."""
+"""`fewshot train CONFIG [key=value ...]` and `fewshot train --resume RUN_DIR`.
+
+Under torchrun (``torchrun --nproc_per_node P -m fewshot train ...``) every process runs this
+command; rank 0 alone prints and writes. ``--nproc P`` starts torchrun for one machine.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -15,7 +22,30 @@ def add_parser(sub) -> None:
     t.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. train.n_way=20")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
     t.add_argument("--no-eval", action="store_true", help="skip the final test evaluation")
-    t.set_defaults(func=cmd_train)
+    t.add_argument("--nproc", type=int, default=0, metavar="P",
+                   help="train data-parallel on P processes of this machine (runs torchrun --standalone; "
+                        "one GPU each with train.device=cuda, else CPU processes with gloo)")
+    t.set_defaults(func=cmd_train, train_parser=t)
+
+
+def _launch(args) -> int:
+    """Run this command again under ``torch.distributed.run`` with ``--nproc`` processes."""
+    if args.nproc < 1:
+        raise ConfigError(f"--nproc must be >= 1, got {args.nproc}")
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        raise ConfigError("--nproc starts torchrun itself; drop it when the command already runs under torchrun")
+    argv = []
+    for action in args.train_parser._actions:  # every option the user gave, except --nproc
+        value = getattr(args, action.dest, None)
+        if not action.option_strings or action.dest in ("nproc", "help") or value == action.default:
+            continue
+        values = value if isinstance(value, (list, tuple)) else [] if action.nargs == 0 else [value]
+        argv += [action.option_strings[-1], *map(str, values)]
+    argv += ([args.config] if args.config is not None else []) + list(args.overrides)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+           str(args.nproc), "-m", "fewshot", "train", *argv]
+    print("launching:", " ".join(cmd), flush=True)
+    return subprocess.call(cmd)
 
 
 def _run_dir(cfg, config_path: Optional[str]) -> Path:
@@ -24,14 +54,32 @@ def _run_dir(cfg, config_path: Optional[str]) -> Path:
 
 
 def cmd_train(args) -> int:
+    if getattr(args, "nproc", 0):
+        return _launch(args)
+    from ..engine import distributed as dist
+
+    try:
+        return _train(args, dist)
+    finally:
+        dist.cleanup()
+
+
+def _train(args, dist) -> int:
     from ..engine.trainer import train
     from ..evaluation.run_eval import evaluate_run
+    from ..reporting import plot_learning_curves, write_report
 
     if args.resume:
         run_dir = Path(args.resume)
         if not (run_dir / "config.yaml").is_file():
             raise ConfigError(f"cannot resume: {str(run_dir)!r} has no config.yaml (is it a run folder?)")
-        cfg = load_config(run_dir / "config.yaml", args.overrides)
+        overrides = list(args.overrides)
+        if args.config is not None:  # argparse takes the first override for CONFIG
+            if "=" not in args.config:
+                raise ConfigError(f"--resume continues with the run's own config.yaml; drop {args.config!r} "
+                                  "(only key=value overrides may follow)")
+            overrides.insert(0, args.config)
+        cfg = load_config(run_dir / "config.yaml", overrides)
     else:
         if args.config is None:
             raise ConfigError("fewshot train needs a CONFIG file (see configs/) or --resume RUN_DIR")
@@ -40,19 +88,35 @@ def cmd_train(args) -> int:
         if (run_dir / "checkpoints" / "last.pt").exists():
             raise ConfigError(f"run folder {str(run_dir)!r} already holds a run; resume it with "
                               f"--resume {run_dir} or choose another run.name")
-    print(f"run folder: {run_dir}")
+    cfg.train.device = dist.init(cfg.train.device)  # joins torchrun's process group, if any
+    run_dir = dist.broadcast_object(run_dir)  # rank 0's (the name may hold the clock)
+    main = dist.is_main()
+    say = print if main else (lambda *a, **k: None)  # rank 0 speaks for all
+    say(f"run folder: {run_dir}")
+    if cfg.model.learner == "pretrain" and dist.world_size() > 1:
+        raise ConfigError("distributed pre-training (model.learner: pretrain) is not supported yet; run "
+                          "it on one process, then train episodically with torchrun")
+    if cfg.model.learner == "pretrain":  # standard (non-episodic) pre-training
+        from ..engine.pretrain import pretrain as train
     result = train(cfg, run_dir, resume=bool(args.resume))
-    print(f"trained {result.episodes} episodes in {result.seconds:.0f} s"
+    say(f"trained {result.episodes} episodes in {result.seconds:.0f} s"
           + (f"; best validation accuracy {100 * result.best_val:.2f}%" if result.best_val else ""))
+    curves = plot_learning_curves([run_dir], run_dir / "plots" / "learning_curves.png") if main else None
     if args.no_eval:
+        say(f"learning curves: {curves}")
         return 0
     lines = []
     models = [False, True] if cfg.eval.untrained_baseline else [False]
     for untrained in models:
         for res in evaluate_run(run_dir, untrained=untrained, progress=cfg.train.progress):
             lines.append(f"  {'untrained' if untrained else 'trained  '}  {res}")
-    print("evaluation (results.json and eval/ in the run folder):")
-    print("\n".join(lines))
+    say("evaluation (results.json and eval/ in the run folder):")
+    say("\n".join(lines))
+    if not main:
+        return 0
+    md, table = write_report([run_dir], run_dir / "report")
+    say(f"learning curves: {curves}")
+    say(f"results table:   {md} (and {table.name})")
     return 0
 
 

@@ -28,14 +28,36 @@ def _builtin() -> None:
         from .glyphs import load_glyphs
 
         LOADERS["glyphs"] = load_glyphs
+    from . import loaders  # noqa: F401  (registers the benchmark layouts on first import)
+    from .multi import load_multi
+
+    LOADERS.setdefault("multi", load_multi)  # several data sets as domains of one split
+
+
+def available_datasets() -> list:
+    """Names of every registered data set (built-in ones included), sorted."""
+    _builtin()
+    return sorted(LOADERS)
 
 
 def load_split(name: str, split: str, **kwargs):
-    """Load one split of a registered data set; ``kwargs`` go to its loader."""
+    """Load one split of a registered data set; ``kwargs`` go to its loader.
+
+    ``channels`` (1 or 3) is honoured for every data set: loaders without that option get
+    their images converted after loading (:func:`fewshot.data.crossdomain.match_channels`).
+    """
     _builtin()
     if name not in LOADERS:
         raise ValueError(f"unknown data set {name!r}; available: {', '.join(sorted(LOADERS))}")
-    return LOADERS[name](split=split, **kwargs)
+    fn = LOADERS[name]
+    channels = kwargs.get("channels")
+    if channels is not None:
+        from .crossdomain import accepts, match_channels
+
+        if not accepts(fn, "channels"):  # e.g. glyphs: convert after loading instead
+            kwargs.pop("channels")
+            return match_channels(fn(split=split, **kwargs), int(channels))
+    return fn(split=split, **kwargs)
 
 
 def load_from_config(data_cfg, split: str):

@@ -6,6 +6,10 @@ Two paths give the same episodes (same sampler, same seed):
   split, then every episode is a gather over the cached features;
 * per-episode: images of each episode go through ``fit_support`` / ``forward``, as for learners
   that adapt to the support (MAML family).
+
+Episodes are N-way K-shot by default; pass a ``sampler`` (e.g. from
+:func:`fewshot.engine.sampling.build_sampler`) for variable-way variable-shot, imbalanced or
+multi-domain episodes. Every result records the ways and shots of its episodes.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from episodes import EpisodeSampler
+from episodes import ByDomain, Describer, EpisodeSampler, FixedShots, ImbalancedShots, SpecSampler, VariableWaysShots
 
 from ..engine.inputs import Normalizer, gather
+from ..engine.sampling import spec_labels
 
 
 def ci95(accuracies: np.ndarray) -> float:
@@ -38,6 +43,13 @@ class EvalResult:
     accuracies: np.ndarray = field(repr=False)  # (episodes,) in [0, 1]
     seconds: float = 0.0
     method: str = "inductive"
+    # Shape of the episodes (n_way / k_shot / n_query are 0 where they vary from episode to episode):
+    episode_kind: str = "fixed"  # fixed | variable | imbalanced (the describer's kind)
+    ways: Optional[np.ndarray] = field(default=None, repr=False)  # (episodes,) ways of each episode
+    shots: Optional[np.ndarray] = field(default=None, repr=False)  # (sum of ways,) shots of every class
+    queries: Optional[np.ndarray] = field(default=None, repr=False)  # (sum of ways,) queries per class
+    domains: Optional[np.ndarray] = field(default=None, repr=False)  # (episodes,) domain id, -1 = none
+    domain_names: Optional[List[str]] = None
 
     @property
     def episodes(self) -> int:
@@ -57,11 +69,35 @@ class EvalResult:
             "n_query": self.n_query, "episodes": self.episodes, "method": self.method,
             "accuracy": round(100 * self.mean, 3), "ci95": round(100 * self.ci95, 3),
             "ms_per_episode": round(1000 * self.seconds / max(1, self.episodes), 4),
+            **self.shape_summary(),
         }
 
+    def shape_summary(self) -> Dict[str, object]:
+        """Distribution of ways, shots and queries (mean/min/max) and accuracy per domain."""
+        if self.ways is None:
+            return {}
+        out: Dict[str, object] = {"episode_kind": self.episode_kind}
+        for key, values in (("ways", self.ways), ("shots", self.shots), ("queries", self.queries)):
+            v = np.asarray(values)
+            out[key] = {"mean": round(float(v.mean()), 3), "min": int(v.min()), "max": int(v.max())}
+        if self.domains is not None and (self.domains >= 0).any():
+            names = self.domain_names or []
+            out["per_domain"] = {
+                (names[d] if d < len(names) else str(d)): {
+                    "episodes": int((self.domains == d).sum()),
+                    "accuracy": round(100 * float(self.accuracies[self.domains == d].mean()), 3),
+                    "ci95": round(100 * ci95(self.accuracies[self.domains == d]), 3)}
+                for d in np.unique(self.domains[self.domains >= 0]).tolist()}
+        return out
+
     def __str__(self) -> str:
-        return (f"{self.split} {self.n_way}-way {self.k_shot}-shot ({self.method}): "
-                f"{100 * self.mean:.2f} +- {100 * self.ci95:.2f}% over {self.episodes} episodes")
+        tail = (f"({self.method}): {100 * self.mean:.2f} +- {100 * self.ci95:.2f}% over "
+                f"{self.episodes} episodes")
+        if self.episode_kind == "fixed" or self.ways is None:
+            return f"{self.split} {self.n_way}-way {self.k_shot}-shot {tail}"
+        w, k = self.ways, self.shots
+        return (f"{self.split} {self.episode_kind} episodes (ways {w.min()}-{w.max()}, mean {w.mean():.1f}; "
+                f"shots {k.min()}-{k.max()}, mean {k.mean():.1f}) {tail}")
 
 
 def episode_labels(n_way: int, per_class: int, device=None) -> torch.Tensor:
@@ -84,45 +120,88 @@ def embed_split(learner, images: np.ndarray, normalizer: Normalizer, batch_size:
     return torch.cat(chunks)
 
 
+def _kind(describer) -> str:
+    """fixed / variable / imbalanced for the built-in describers (through domain and hierarchy
+    wrappers), else the describer's class name."""
+    while isinstance(getattr(describer, "inner", getattr(describer, "describer", None)), Describer):
+        describer = getattr(describer, "inner", getattr(describer, "describer", None))
+    kinds = {FixedShots: "fixed", VariableWaysShots: "variable", ImbalancedShots: "imbalanced"}
+    return kinds.get(type(describer), type(describer).__name__)
+
+
+def _common(values: List[np.ndarray]) -> int:
+    """The one value all arrays hold, or 0 when it varies."""
+    flat = np.concatenate(values)
+    return int(flat[0]) if len(flat) and (flat == flat[0]).all() else 0
+
+
 def evaluate(learner, split, normalizer: Normalizer, n_way: int = 5, k_shot: int = 1,
              n_query: int = 15, episodes: int = 1000, seed: int = 1234,
              feature_cache: Optional[bool] = None, features: Optional[torch.Tensor] = None,
-             progress: bool = False) -> EvalResult:
+             progress: bool = False, sampler: Optional[SpecSampler] = None) -> EvalResult:
     """Evaluate ``learner`` on ``episodes`` N-way K-shot episodes of ``split`` (an ImageSplit).
 
     Args:
         feature_cache: embed the split once (default when the learner allows it).
         features: precomputed (N, D) features of the split, reused across calls.
+        sampler: draws the episodes instead (any :class:`episodes.SpecSampler` over
+            ``split.labels``, e.g. :func:`fewshot.engine.sampling.build_sampler`; build it with
+            ``advance_epoch=False`` to evaluate the same episodes every call). ``n_way``,
+            ``k_shot``, ``n_query``, ``episodes`` and ``seed`` are then not used.
+
+    Returns:
+        EvalResult with the accuracy of every episode and its ways, shots and queries;
+        ``n_way`` / ``k_shot`` / ``n_query`` are 0 where they vary between episodes.
     """
     if feature_cache is None:
         feature_cache = learner.uses_features
-    sampler = EpisodeSampler(split.labels, n_way=n_way, k_shot=k_shot, n_query=n_query,
-                             n_episodes=episodes, seed=seed)
+    if sampler is None:
+        sampler = EpisodeSampler(split.labels, n_way=n_way, k_shot=k_shot, n_query=n_query,
+                                 n_episodes=episodes, seed=seed)
+    elif sampler.index.n_samples != len(split):
+        raise ValueError(f"the sampler was built over {sampler.index.n_samples} labels but split "
+                         f"{getattr(split, 'name', 'split')!r} has {len(split)} images; build it from "
+                         "split.labels")
     device = normalizer.device
-    ys = episode_labels(n_way, k_shot, device)
-    yq = episode_labels(n_way, n_query, device)
-    n_support = n_way * k_shot
     was_training = learner.training
     learner.eval()
     start = time.perf_counter()
     if feature_cache and features is None:
         features = embed_split(learner, split.images, normalizer, progress=progress)
     accs: List[float] = []
-    for index in tqdm(sampler, total=len(sampler), desc=f"eval {n_way}w{k_shot}s",
-                      disable=not progress, leave=False):
-        index = torch.as_tensor(index)
+    ways, shots, queries, domains = [], [], [], []
+    shape = sampler.fixed_shape
+    desc = f"eval {shape[0]}w{shape[1]}s" if shape else f"eval {_kind(sampler.describer)}"
+    for episode in tqdm(sampler.iter_episodes(), total=len(sampler), desc=desc,
+                        disable=not progress, leave=False):
+        spec = episode.spec
+        ys, yq = spec_labels(spec, device)
+        n_support = spec.support_size
+        index = torch.from_numpy(episode.indices)
         if feature_cache:
             z = features[index.to(features.device)]
             with torch.no_grad():
-                logits = learner.logits_from_features(z[:n_support], ys, z[n_support:], n_way)
+                logits = learner.logits_from_features(z[:n_support], ys, z[n_support:], spec.n_way)
         else:
-            x = normalizer(gather(split.images, index.numpy()))
+            x = normalizer(gather(split.images, episode.indices))
             with torch.enable_grad():  # gradient-based learners adapt on the support
-                learner.fit_support(x[:n_support], ys, n_way)
+                learner.fit_support(x[:n_support], ys, spec.n_way)
             with torch.no_grad():
                 logits = learner(x[n_support:])
         accs.append((logits.argmax(1) == yq).float().mean().item())
+        ways.append(np.array([spec.n_way]))
+        shots.append(spec.n_support)
+        queries.append(spec.n_query)
+        domains.append(-1 if spec.domain is None else spec.domain)
     learner.train(was_training)
-    return EvalResult(split=getattr(split, "name", "split"), n_way=n_way, k_shot=k_shot,
-                      n_query=n_query, accuracies=np.asarray(accs),
-                      seconds=time.perf_counter() - start)
+    return EvalResult(split=getattr(split, "name", "split"), n_way=_common(ways), k_shot=_common(shots),
+                      n_query=_common(queries), accuracies=np.asarray(accs),
+                      seconds=time.perf_counter() - start, episode_kind=_kind(sampler.describer),
+                      ways=np.concatenate(ways), shots=np.concatenate(shots),
+                      queries=np.concatenate(queries), domains=np.asarray(domains, dtype=np.int64),
+                      domain_names=_domain_names(split, sampler.describer))
+
+
+def _domain_names(split, describer) -> Optional[List[str]]:
+    names = getattr(split, "meta", {}).get("domain_names")
+    return list(names) if names is not None and isinstance(describer, ByDomain) else None

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
 from ..config import config_from_dict
 from ..data.registry import load_from_config
 from ..engine.build import build_learner
+from ..engine import distributed as dist
 from ..engine.checkpoint import CheckpointError, load_checkpoint
 from ..engine.inputs import Normalizer
+from ..engine.sampling import build_sampler
 from .evaluate import EvalResult, embed_split, evaluate
+from .transductive import TransductiveSpec, evaluate_spec
 
 
 def resolve_checkpoint(target: Path) -> Tuple[Path, Path]:
@@ -52,12 +57,20 @@ def load_learner(ckpt_path: Path, device: str = "cpu", untrained: bool = False):
 
 
 def write_episode_csv(result: EvalResult, path: Path) -> None:
+    """One row per episode: accuracy, and where recorded its ways, support and query sizes, domain."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    shape = result.ways is not None and result.shots is not None and result.queries is not None
+    if shape:
+        starts = np.concatenate([[0], np.cumsum(result.ways)[:-1]]).astype(np.int64)
+        support = np.add.reduceat(result.shots, starts) if len(starts) else starts
+        query = np.add.reduceat(result.queries, starts) if len(starts) else starts
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["episode", "accuracy"])
+        w.writerow(["episode", "accuracy"] + (["ways", "support", "query", "domain"] if shape else []))
         for i, a in enumerate(result.accuracies):
-            w.writerow([i, f"{a:.6f}"])
+            extra = [int(result.ways[i]), int(support[i]), int(query[i]),
+                     "" if result.domains is None else int(result.domains[i])] if shape else []
+            w.writerow([i, f"{a:.6f}"] + extra)
 
 
 def merge_results(run_dir: Path, rows: List[Dict]) -> Path:
@@ -75,11 +88,13 @@ def evaluate_run(target: Path, split: Optional[str] = None, n_way: Optional[int]
                  shots: Optional[Sequence[int]] = None, n_query: Optional[int] = None,
                  episodes: Optional[int] = None, seed: Optional[int] = None,
                  untrained: bool = False, feature_cache: Optional[bool] = None,
-                 device: str = "cpu", progress: bool = True, data_overrides: Optional[Dict] = None
-                 ) -> List[EvalResult]:
+                 device: str = "cpu", progress: bool = True, data_overrides: Optional[Dict] = None,
+                 transductive: Optional[TransductiveSpec] = None) -> List[EvalResult]:
     """Evaluate on every requested shot setting; results go to the run folder.
 
-    Defaults come from the run's resolved config (``eval`` section, test split).
+    Defaults come from the run's resolved config (``eval`` section, test split). With
+    ``transductive``, the split is embedded once and episodes go through that method over the
+    features (any learner: its ``embed`` gives the features).
     """
     ckpt, run_dir = resolve_checkpoint(target)
     learner, cfg, norm = load_learner(ckpt, device, untrained=untrained)
@@ -92,20 +107,56 @@ def evaluate_run(target: Path, split: Optional[str] = None, n_way: Optional[int]
     n_query = n_query or cfg.eval.n_query
     episodes = episodes or cfg.eval.episodes
     seed = cfg.eval.seed if seed is None else seed
+    # The episode kind of eval (fixed: one evaluation per shot; variable / imbalanced: one in all)
+    section = dataclasses.replace(cfg.eval, n_way=n_way, n_query=n_query)
+    if "name" in (data_overrides or {}) and section.hierarchy and section.hierarchy not in data.meta:
+        # cross-domain target without the run's super-categories (e.g. glyphs' alphabets)
+        print(f"note: {data.name} has no {section.hierarchy!r}: its episodes ignore eval.hierarchy")
+        section = dataclasses.replace(section, hierarchy="", p_ignore_hierarchy=0.0)
+    if section.episode_kind != "fixed":
+        if transductive is not None:
+            raise ValueError(f"transductive evaluation draws fixed N-way K-shot episodes but the run's "
+                             f"eval.episode_kind is {section.episode_kind!r}")
+        shots = [0]  # each episode draws its own shots
     if feature_cache is None:
         feature_cache = cfg.eval.feature_cache and learner.uses_features
+    if transductive is not None:
+        feature_cache = True  # transductive methods work on features, whatever the learner
     features = embed_split(learner, data.images, norm, progress=progress) if feature_cache else None
+    base_mean = val = None
+    if transductive is not None and transductive.needs_base_mean:
+        # base-class mean feature for centring: the training split's mean embedding
+        base_mean = embed_split(learner, load_from_config(cfg.data, cfg.data.train_split).images,
+                                norm, progress=progress).mean(0)
+    if transductive is not None and transductive.tune_lambda:  # lambda chosen on validation
+        val_split = load_from_config(cfg.data, cfg.data.val_split)
+        val = (embed_split(learner, val_split.images, norm, progress=progress), val_split.labels)
     model = "untrained" if untrained else ckpt.stem
     results, rows = [], []
     for k in shots:
-        res = evaluate(learner, data, norm, n_way=n_way, k_shot=k, n_query=n_query,
-                       episodes=episodes, seed=seed, feature_cache=feature_cache,
-                       features=features, progress=progress)
+        extra: Dict = {}
+        if transductive is None:
+            sampler = build_sampler(section, data, episodes, seed, k_shot=k or None, advance_epoch=False,
+                                    prefix="eval")
+            # under torchrun the episodes are shared out over the ranks and gathered
+            res = dist.evaluate_sharded(evaluate, learner, data, norm, sampler, feature_cache=feature_cache,
+                                        features=features, progress=progress and dist.is_main())
+        else:
+            res, extra = evaluate_spec(transductive, features, data.labels, n_way=n_way, k_shot=k,
+                                       n_query=n_query, episodes=episodes, seed=seed,
+                                       base_mean=base_mean, val=val,
+                                       split_name=getattr(data, "name", split_name),
+                                       progress=progress)
         results.append(res)
-        tag = f"{cfg.data.name}-{split_name}_{n_way}w{k}s_{model}".replace("/", "-")
-        write_episode_csv(res, run_dir / "eval" / f"{tag}.csv")
+        shape = f"{n_way}w{k}s" if section.episode_kind == "fixed" else section.episode_kind
+        tag = f"{cfg.data.name}-{split_name}_{shape}_{model}".replace("/", "-")
+        if transductive is not None:
+            tag += "_" + "".join(c if c.isalnum() or c in "-=." else "_" for c in res.method)
+        if dist.is_main():
+            write_episode_csv(res, run_dir / "eval" / f"{tag}.csv")
         rows.append({"model": model, "dataset": cfg.data.name, "learner": cfg.model.learner,
                      "backbone": cfg.model.backbone, "checkpoint": str(ckpt), **res.summary(),
-                     "split": split_name})
-    merge_results(run_dir, rows)
+                     "split": split_name, **extra})
+    if dist.is_main():
+        merge_results(run_dir, rows)
     return results

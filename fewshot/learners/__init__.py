@@ -7,10 +7,19 @@ from typing import Callable, Dict
 from torch import nn
 
 from .base import Learner
+from .maml import ANIL, FOMAML, MAML, MetaSGD
+from .matchingnet import MatchingNet
+from .pretrain import CosineHead, SimpleShot, make_head
 from .protonet import ProtoNet, prototypes
 
 LEARNERS: Dict[str, Callable[..., Learner]] = {
     "protonet": ProtoNet,
+    "matchingnet": MatchingNet,
+    "maml": MAML,
+    "fomaml": FOMAML,
+    "anil": ANIL,
+    "metasgd": MetaSGD,
+    "pretrain": SimpleShot,
 }
 
 
@@ -24,4 +33,5 @@ def create_learner(name: str, backbone: nn.Module, **kwargs) -> Learner:
         raise ValueError(f"learner {name!r} does not accept these options {sorted(kwargs)}: {err}") from None
 
 
-__all__ = ["LEARNERS", "Learner", "ProtoNet", "create_learner", "prototypes"]
+__all__ = ["ANIL", "CosineHead", "FOMAML", "LEARNERS", "Learner", "MAML", "MatchingNet", "MetaSGD",
+           "ProtoNet", "SimpleShot", "create_learner", "make_head", "prototypes"]

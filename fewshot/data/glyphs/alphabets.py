@@ -25,12 +25,16 @@ class Alphabet:
         ranges: ``((first, last), ...)`` inclusive code point ranges.
         kind: ``"script"`` (letters only) or ``"symbols"``.
         limit: most characters kept, evenly spaced over the candidates; None keeps all.
+        frame: a character whose ink box frames every glyph of the alphabet (braille: the
+            full cell), for alphabets where position inside the cell is the information.
+            None: each glyph is framed by its own ink box.
     """
 
     name: str
     ranges: Tuple[Tuple[int, int], ...]
     kind: str = "script"
     limit: Optional[int] = 60
+    frame: Optional[str] = None
 
     @property
     def categories(self) -> Tuple[str, ...]:
@@ -41,20 +45,16 @@ class Alphabet:
             yield from range(first, last + 1)
 
 
-def _a(name, *ranges, kind="script", limit=60):
-    return Alphabet(name, tuple(ranges), kind, limit)
+def _a(name, *ranges, kind="script", limit=60, frame=None):
+    return Alphabet(name, tuple(ranges), kind, limit, frame)
 
 
 # Order matters: when two characters look the same (Latin A, Greek Alpha, Cyrillic A) the one
 # in the earlier alphabet is kept.
 ALPHABETS: Tuple[Alphabet, ...] = (
     _a("Latin", (0x0041, 0x005A), (0x0061, 0x007A), (0x00C0, 0x00FF), (0x0100, 0x017F)),
-    _a("Latin_Extended-B", (0x0180, 0x024F)),
-    _a("IPA_Extensions", (0x0250, 0x02AF)),
-    _a("Latin_Extended-CD", (0x2C60, 0x2C7F), (0xA720, 0xA7FF)),
     _a("Greek", (0x0370, 0x03FF)),
     _a("Cyrillic", (0x0400, 0x04FF)),
-    _a("Cyrillic_Extended", (0x0500, 0x052F), (0xA640, 0xA69F)),
     _a("Armenian", (0x0530, 0x058F)),
     _a("Hebrew", (0x05D0, 0x05EA)),
     _a("Arabic", (0x0620, 0x06FF)),
@@ -65,8 +65,11 @@ ALPHABETS: Tuple[Alphabet, ...] = (
     _a("Canadian_Syllabics", (0x1400, 0x167F)),
     _a("Ogham", (0x1680, 0x169F)),
     _a("Tifinagh", (0x2D30, 0x2D7F)),
-    _a("Lisu", (0xA4D0, 0xA4FF)),
     _a("Old_Italic", (0x10300, 0x1032F)),
+    _a("Latin_Extended-B", (0x0180, 0x024F)),
+    _a("IPA_Extensions", (0x0250, 0x02AF)),
+    _a("Latin_Extended-CD", (0x2C60, 0x2C7F), (0xA720, 0xA7FF)),
+    _a("Cyrillic_Extended", (0x0500, 0x052F), (0xA640, 0xA69F)),
     _a("Mathematical_Fraktur", (0x1D504, 0x1D537), (0x1D56C, 0x1D59F)),
     _a("Mathematical_Script", (0x1D49C, 0x1D4CF), (0x1D4D0, 0x1D503)),
     _a("Letterlike_Symbols", (0x2100, 0x214F), kind="symbols"),
@@ -84,11 +87,7 @@ ALPHABETS: Tuple[Alphabet, ...] = (
     _a("Geometric_Shapes", (0x25A0, 0x25FF), kind="symbols"),
     _a("Miscellaneous_Symbols", (0x2600, 0x26FF), kind="symbols"),
     _a("Dingbats", (0x2700, 0x27BF), kind="symbols"),
-    _a("Braille", (0x2800, 0x283F), kind="symbols"),
-    _a("Yijing_Hexagrams", (0x4DC0, 0x4DFF), kind="symbols"),
-    _a("Tai_Xuan_Jing", (0x1D300, 0x1D35F), kind="symbols"),
-    _a("Domino_Tiles", (0x1F030, 0x1F09F), kind="symbols"),
-    _a("Emoticons", (0x1F600, 0x1F64F), kind="symbols"),
+    _a("Braille", (0x2801, 0x283F), kind="symbols", frame="\u283f"),
 )
 
 ALPHABETS_BY_NAME: Dict[str, Alphabet] = {a.name: a for a in ALPHABETS}

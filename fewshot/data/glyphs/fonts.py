@@ -54,9 +54,13 @@ class FontInfo:
 
 def bundled_font_paths() -> Tuple[str, ...]:
     """The usable .ttf files in matplotlib's ``mpl-data/fonts/ttf``, sorted by file name."""
-    import matplotlib
+    import importlib.util
 
-    folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    # Locate the package without importing it (importing matplotlib takes half a second).
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        return ()
+    folder = Path(list(spec.submodule_search_locations)[0]) / "mpl-data" / "fonts" / "ttf"
     return tuple(str(p) for p in sorted(folder.glob("*.ttf"))
                  if not p.name.startswith(_EXCLUDED_PREFIXES))
 
@@ -84,6 +88,8 @@ def read_font(path: str) -> Union[FontInfo, None]:
 
     try:
         font = TTFont(path, lazy=True, fontNumber=0)
+        # Synthetic glyph names: reading the real ones (the 'post' table) costs most of the time.
+        font.setGlyphOrder([f"g{i}" for i in range(font["maxp"].numGlyphs)])
         cmap = font.getBestCmap()
         outline = "glyf" in font or "CFF " in font or "CFF2" in font
         names = font["name"]

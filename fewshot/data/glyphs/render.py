@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -65,25 +65,29 @@ def pil_font(path: str, size: int):
     return ImageFont.truetype(path, size, layout_engine=ImageFont.Layout.BASIC)
 
 
-def draw_glyph(path: str, size: int, char: str, pad: int = 2) -> np.ndarray:
-    """Rasterise ``char`` at ``size`` px, cropped to its ink plus ``pad`` px.
+def draw_glyph(path: str, size: int, char: str, frame: Optional[str] = None) -> np.ndarray:
+    """Rasterise ``char`` at ``size`` px, cropped to its ink box (or to ``frame``'s ink box).
 
     Returns:
-        float32 array (h, w) in [0, 1]; shape (0, 0) if the glyph has no ink.
+        float32 array (h, w) in [0, 1]; shape (0, 0) if there is no ink.
     """
     from PIL import Image, ImageDraw
 
     font = pil_font(path, size)
-    left, top, right, bottom = font.getbbox(char)
+    pad = 2
+    left, top, right, bottom = font.getbbox(frame or char)
     w, h = max(right - left, 1) + 2 * pad, max(bottom - top, 1) + 2 * pad
     canvas = Image.new("L", (w, h), 0)
     ImageDraw.Draw(canvas).text((pad - left, pad - top), char, font=font, fill=255)
-    ink = canvas.getbbox()
-    if ink is None:
+    if frame is None:
+        box = canvas.getbbox()
+    else:  # the frame drawn at the same origin gives the crop box
+        frame_img = Image.new("L", (w, h), 0)
+        ImageDraw.Draw(frame_img).text((pad - left, pad - top), frame, font=font, fill=255)
+        box = frame_img.getbbox() if canvas.getbbox() is not None else None
+    if box is None:
         return np.zeros((0, 0), np.float32)
-    x0, y0, x1, y1 = ink
-    arr = np.asarray(canvas, dtype=np.float32)[max(y0 - pad, 0):y1 + pad, max(x0 - pad, 0):x1 + pad]
-    return arr / 255.0
+    return np.asarray(canvas.crop(box), dtype=np.float32) / 255.0
 
 
 @functools.lru_cache(maxsize=64)
@@ -92,7 +96,13 @@ def _smooth_basis(n: int, grid: int) -> np.ndarray:
     centers = np.linspace(0, n - 1, grid)
     width = (n - 1) / (grid - 1)
     w = np.exp(-0.5 * ((np.arange(n)[:, None] - centers[None, :]) / width) ** 2)
-    return (w / w.sum(axis=1, keepdims=True)).astype(np.float64)
+    return (w / w.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=64)
+def _centred_grid(c: int) -> np.ndarray:
+    """(2, c*c) float32 (y, x) pixel coordinates relative to the canvas centre."""
+    return (np.mgrid[0:c, 0:c].astype(np.float32) - (c - 1) / 2.0).reshape(2, -1)
 
 
 def _stroke(src: np.ndarray, rng: np.random.Generator, p: float, px: float) -> np.ndarray:
@@ -108,8 +118,26 @@ def _stroke(src: np.ndarray, rng: np.random.Generator, p: float, px: float) -> n
     return thin if thin.sum() > 0.4 * src.sum() else src
 
 
+def _bilinear(stack: np.ndarray, idx: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Sample ``stack`` (n, h, w) at float (y, x) of image ``idx``; zero outside the images."""
+    n, h, w = stack.shape
+    padded = np.zeros((n, h + 2, w + 2), np.float32)
+    padded[:, 1:-1, 1:-1] = stack
+    y = np.clip(np.asarray(y, np.float32) + 1.0, 0.0, h + 1.0)
+    x = np.clip(np.asarray(x, np.float32) + 1.0, 0.0, w + 1.0)
+    y0 = np.minimum(y.astype(np.intp), h)  # floor: y >= 0 here
+    x0 = np.minimum(x.astype(np.intp), w)
+    fy, fx = y - y0.astype(np.float32), x - x0.astype(np.float32)
+    flat = padded.reshape(-1)
+    base = (idx * (h + 2) + y0) * (w + 2) + x0
+    top = flat[base] * (1 - fx) + flat[base + 1] * fx
+    bottom = flat[base + w + 2] * (1 - fx) + flat[base + w + 3] * fx
+    return top * (1 - fy) + bottom * fy
+
+
 def render_instances(char: str, font_paths: Sequence[str], n: int, image_size: int,
-                     knobs: RenderKnobs, rng: np.random.Generator) -> np.ndarray:
+                     knobs: RenderKnobs, rng: np.random.Generator,
+                     frame: Optional[str] = None) -> np.ndarray:
     """``n`` distorted images of ``char``, cycling through ``font_paths`` in a random order.
 
     Args:
@@ -119,6 +147,7 @@ def render_instances(char: str, font_paths: Sequence[str], n: int, image_size: i
         image_size: output side S.
         knobs: distortion amplitudes.
         rng: the class's generator (consumed).
+        frame: see :class:`.alphabets.Alphabet`; None frames the glyph by its own ink.
 
     Returns:
         uint8 array (n, S, S), ink 255 on background 0.
@@ -127,31 +156,46 @@ def render_instances(char: str, font_paths: Sequence[str], n: int, image_size: i
     c = image_size * ss  # supersampled canvas side
     d = knobs.difficulty
     order = rng.permutation(len(font_paths))
-    basis = _smooth_basis(c, int(knobs.elastic_grid))
-    centre = (c - 1) / 2.0
-    grid = np.mgrid[0:c, 0:c].astype(np.float64) - centre  # (2, c, c): y, x
-    out = np.empty((n, image_size, image_size), np.uint8)
+    glyphs: dict = {}  # font path -> (padded glyph, glyph px -> canvas px)
+    srcs, s0 = [], np.empty(n)
     for i in range(n):
-        src = draw_glyph(font_paths[order[i % len(order)]], c, char, pad=max(2, ss * 2))
-        if src.size == 0 or src.max() < 0.3:
-            src = draw_glyph(font_paths[0], c, char, pad=max(2, ss * 2))
-        h, w = src.shape
-        s0 = knobs.fill * c / max(h - 2 * ss * 2, w - 2 * ss * 2, 1)  # src px -> out px
-        src = _stroke(src, rng, min(1.0, knobs.stroke * d), ss / s0)
-        theta = math.radians(rng.uniform(-1, 1) * knobs.rotation * d)
-        shear = rng.uniform(-1, 1) * knobs.shear * d
-        scale = s0 * math.exp(rng.uniform(-1, 1) * knobs.scale * d)
-        aspect = math.exp(rng.uniform(-1, 1) * knobs.aspect * d)
-        shift = rng.uniform(-1, 1, size=2) * knobs.translate * d * c
-        field = rng.normal(0.0, knobs.elastic * d * c, size=(2, basis.shape[1], basis.shape[1]))
-        # Forward map src -> out: out = A @ (src - src_centre) + shift, A = R @ Shear @ Scale.
-        rot = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
-        a = rot @ np.array([[1.0, 0.0], [shear, 1.0]]) @ np.diag([scale / aspect, scale * aspect])
-        a_inv = np.linalg.inv(a)  # rows/cols act on (y, x)
-        disp = basis @ field @ basis.T  # (2, c, c) smooth displacement field
-        pts = (grid + disp).reshape(2, -1) - shift[:, None]
-        src_pts = a_inv @ pts + np.array([[(h - 1) / 2.0], [(w - 1) / 2.0]])
-        warped = ndimage.map_coordinates(src, src_pts, order=1, mode="constant", cval=0.0)
-        img = warped.reshape(image_size, ss, image_size, ss).mean(axis=(1, 3))
-        out[i] = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
-    return out
+        path = font_paths[order[i % len(order)]]
+        if path not in glyphs:
+            g = draw_glyph(path, c, char, frame)
+            if g.size == 0 or g.max() < 0.3:  # font maps the code point to an empty glyph
+                g = draw_glyph(font_paths[0], c, char, frame)
+            fit = knobs.fill * c / max(g.shape)
+            glyphs[path] = (np.pad(g, 2 + int(math.ceil(2 * ss / fit))), fit)  # room to thicken
+        g, s0[i] = glyphs[path]
+        srcs.append(_stroke(g, rng, min(1.0, knobs.stroke * d), ss / s0[i]))
+    hmax, wmax = max(g.shape[0] for g in srcs), max(g.shape[1] for g in srcs)
+    stack = np.zeros((n, hmax, wmax), np.float32)
+    centres = np.empty((n, 2, 1), np.float32)
+    for i, g in enumerate(srcs):
+        stack[i, :g.shape[0], :g.shape[1]] = g
+        centres[i, :, 0] = ((g.shape[0] - 1) / 2.0, (g.shape[1] - 1) / 2.0)
+    u = rng.uniform(-1.0, 1.0, size=(n, 6))
+    theta = np.radians(u[:, 0] * knobs.rotation * d)
+    shear = u[:, 1] * knobs.shear * d
+    scale = s0 * np.exp(u[:, 2] * knobs.scale * d)
+    aspect = np.exp(u[:, 3] * knobs.aspect * d)
+    shift = u[:, 4:6, None] * knobs.translate * d * c  # (n, 2, 1)
+    g = int(knobs.elastic_grid)
+    field = rng.normal(0.0, knobs.elastic * d * c, size=(n, 2, g, g))
+    # Forward map glyph -> canvas, on (y, x): out = R @ Shear @ Scale @ (src - centre) + shift.
+    # Sample it backwards, with the canvas grid displaced by a smooth random field.
+    cos, sin = np.cos(theta), np.sin(theta)
+    rot = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], -2)
+    shr = np.zeros((n, 2, 2))
+    shr[:, 0, 0] = shr[:, 1, 1] = 1.0
+    shr[:, 1, 0] = shear
+    scl = np.zeros((n, 2, 2))
+    scl[:, 0, 0], scl[:, 1, 1] = scale / aspect, scale * aspect
+    a_inv = np.linalg.inv(rot @ shr @ scl).astype(np.float32)
+    basis = _smooth_basis(c, g)
+    disp = (basis @ field.astype(np.float32) @ basis.T).reshape(n, 2, -1)  # (n, 2, c*c)
+    pts = a_inv @ (_centred_grid(c) + disp - shift.astype(np.float32)) + centres
+    idx = np.repeat(np.arange(n), c * c)
+    warped = _bilinear(stack, idx, pts[:, 0].ravel(), pts[:, 1].ravel())
+    img = warped.reshape(n, image_size, ss, image_size, ss).sum(axis=(2, 4))
+    return np.clip(np.rint(img * (255.0 / (ss * ss))), 0, 255).astype(np.uint8)

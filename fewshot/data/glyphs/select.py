@@ -10,7 +10,7 @@ Rules, in order, for each alphabet of :mod:`.alphabets`:
 5. its size-normalised silhouette is not too similar (IoU >= ``similarity``) to a character
    kept before it. This drops homoglyphs across scripts (Latin A / Greek Alpha / Cyrillic A,
    kept in the earlier alphabet) and lowercase letters that are a scaled copy of their
-   capital (o/O, s/S, Cyrillic a-ve/A-VE), while a/A or Greek alpha/Alpha stay two classes;
+   capital (o/O, s/S, Cyrillic el/EL), while a/A or Greek alpha/Alpha stay two classes;
 6. finally at most ``limit`` (the alphabet's) and ``max_chars_per_alphabet`` characters,
    evenly spaced over what is left.
 Only a small probe rendering (48 px) is needed, so selecting takes about a second.
@@ -41,11 +41,13 @@ class GlyphClass:
         alphabet: alphabet name.
         codepoint: Unicode code point.
         fonts: indices (into the font tuple) of the fonts covering it, reference font first.
+        frame: the alphabet's frame character (see :class:`.alphabets.Alphabet`).
     """
 
     alphabet: str
     codepoint: int
     fonts: Tuple[int, ...]
+    frame: Optional[str] = None
 
     @property
     def char(self) -> str:
@@ -61,7 +63,8 @@ class GlyphClass:
 
 
 def _silhouette(glyph: np.ndarray) -> np.ndarray:
-    """Binary (20*20,) mask of the glyph scaled so its longest side fills the square."""
+    """Binary (20*20,) mask of the glyph scaled so its longest side fills the square,
+    strokes thickened by one pixel."""
     from PIL import Image
 
     h, w = glyph.shape
@@ -72,6 +75,10 @@ def _silhouette(glyph: np.ndarray) -> np.ndarray:
     out = np.zeros((_SILHOUETTE, _SILHOUETTE), bool)
     y, x = (_SILHOUETTE - nh) // 2, (_SILHOUETTE - nw) // 2
     out[y:y + nh, x:x + nw] = small >= 96
+    # Thickened strokes make the comparison tolerant to stroke weight: a lowercase o drawn
+    # at x-height has relatively thicker strokes than O once both are scaled to 20 px.
+    out[1:] |= out[:-1].copy()  # 2x2 dilation
+    out[:, 1:] |= out[:, :-1].copy()
     return out.ravel()
 
 
@@ -96,7 +103,7 @@ def _evenly(items: list, k: Optional[int]) -> list:
 def select_characters(fonts: Sequence[FontInfo], alphabets: Optional[Sequence[str]] = None,
                       max_chars_per_alphabet: Optional[int] = None, min_fonts: int = 2,
                       diacritics: bool = False, similarity: float = 0.8,
-                      min_extent: float = 0.2) -> List[GlyphClass]:
+                      min_extent: float = 0.2, limits: bool = True) -> List[GlyphClass]:
     """The benchmark's classes, alphabet by alphabet (table order), by code point within.
 
     Args:
@@ -107,6 +114,7 @@ def select_characters(fonts: Sequence[FontInfo], alphabets: Optional[Sequence[st
         diacritics: keep precomposed letters with marks.
         similarity: silhouette IoU at or above which a later character counts as a duplicate.
         min_extent: smallest ink extent, fraction of the em.
+        limits: apply the alphabets' own ``limit`` (False: keep every distinct character).
 
     Raises:
         ValueError: bad options, or a selection with no character at all.
@@ -118,34 +126,40 @@ def select_characters(fonts: Sequence[FontInfo], alphabets: Optional[Sequence[st
                          f"{min_fonts}, {similarity}, {min_extent}")
     alphas = get_alphabets(alphabets)
     key = (tuple(f.path for f in fonts), tuple(a.name for a in alphas), max_chars_per_alphabet,
-           min_fonts, diacritics, similarity, min_extent)
+           min_fonts, diacritics, similarity, min_extent, limits)
     return list(_select_cached(key, tuple(fonts), alphas))
 
 
 @functools.lru_cache(maxsize=16)
 def _select_cached(key, fonts, alphas) -> Tuple[GlyphClass, ...]:
-    _, _, cap, min_fonts, diacritics, similarity, min_extent = key
+    _, _, cap, min_fonts, diacritics, similarity, min_extent, limits = key
     cands, masks = [], []
     for alpha in alphas:
         for cp, covering in _candidates(alpha, fonts, min_fonts, diacritics):
-            glyph = draw_glyph(fonts[covering[0]].path, _PROBE_PX, chr(cp), pad=0)
+            glyph = draw_glyph(fonts[covering[0]].path, _PROBE_PX, chr(cp))
             if glyph.size == 0 or max(glyph.shape) < min_extent * _PROBE_PX:
                 continue
-            cands.append(GlyphClass(alpha.name, cp, covering))
+            if alpha.frame is not None:
+                glyph = draw_glyph(fonts[covering[0]].path, _PROBE_PX, chr(cp), alpha.frame)
+            cands.append(GlyphClass(alpha.name, cp, covering, alpha.frame))
             masks.append(_silhouette(glyph))
     if not cands:
         raise ValueError("no character passes the glyph selection; check alphabets and fonts")
-    m = np.asarray(masks, np.float32)
-    inter = m @ m.T
+    m = np.asarray(masks, np.float32)  # (n, 400)
     area = m.sum(axis=1)
-    iou = inter / np.maximum(area[:, None] + area[None, :] - inter, 1.0)
     kept: List[int] = []
+    kept_masks = np.empty_like(m)  # rows 0..len(kept)-1 in use; greedy, in table order
     for i in range(len(cands)):
-        if not kept or iou[i, kept].max() < similarity:
-            kept.append(i)
+        if kept:
+            inter = kept_masks[:len(kept)] @ m[i]
+            if (inter / np.maximum(area[kept] + area[i] - inter, 1.0)).max() >= similarity:
+                continue
+        kept_masks[len(kept)] = m[i]
+        kept.append(i)
     out: List[GlyphClass] = []
     for alpha in alphas:
         mine = [cands[i] for i in kept if cands[i].alphabet == alpha.name]
-        limit = alpha.limit if cap is None else min(cap, alpha.limit or cap)
+        limit = alpha.limit if limits else None
+        limit = cap if limit is None else min(limit, cap or limit)
         out.extend(_evenly(mine, limit))
     return tuple(out)

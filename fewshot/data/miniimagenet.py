@@ -1,0 +1,158 @@
+"""miniImageNet, Ravi & Larochelle split (64 / 16 / 20 classes x 600 images), three layouts.
+
+* ``images``: ``root/images/<filename>`` (or ``images/<wnid>/<filename>``) + ``train.csv`` / ``val.csv`` / ``test.csv``
+  (header ``filename,label``; filename = 9-character wnid + 8-digit 1-based index + ``.jpg``).
+* ``pickle`` (Ren et al.): ``mini-imagenet-cache-{train,val,test}.pkl``, a dict with ``image_data``
+  (N, 84, 84, 3) uint8 and ``class_dict`` (wnid -> list of indices); ``validation`` is accepted
+  for ``val``, as one library names it.
+* ``imagenet``: raw ImageNet (``imagenet_dir/<wnid>/<wnid>_<n>.JPEG``) + the CSVs; a row's
+  index ``int(stem[-5:]) - 1`` picks the n-th file of its class, sorted by ``n``.
+
+Classes are numbered in sorted wnid order; images keep the CSV (or ``class_dict``) order.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from .cache import CacheSpec, Collected, cached_split
+from .errors import check_split, missing_data
+from .options import parse_options
+from .safe_pickle import load_pickle
+from .sources import decode_file, resolve_root
+
+SPLITS = ("train", "val", "test")
+ALIASES = {"validation": "val", "valid": "val"}
+WHERE = ("people usually get the Ravi & Larochelle CSVs with the images (e.g. the "
+         "mini-imagenet-tools recipe or a course mirror) or Ren et al.'s mini-imagenet-cache pickles.")
+
+
+def _pickle_path(root: Path, split: str) -> Optional[Path]:
+    names = [f"mini-imagenet-cache-{split}.pkl"] + (["mini-imagenet-cache-validation.pkl"]
+                                                     if split == "val" else [])
+    return next((root / n for n in names if (root / n).is_file()), None)
+
+
+def read_csv(path: Path) -> List[List[str]]:
+    """Rows ``[filename, wnid]`` of a Ravi split CSV (header ``filename,label`` checked)."""
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows or [c.strip() for c in rows[0]] != ["filename", "label"]:
+        raise ValueError(f"{str(path)!r} should start with the header 'filename,label', got {rows[:1]}")
+    return [r for r in rows[1:] if r]
+
+
+def _labels(rows: List[List[str]]):
+    names = sorted({r[1] for r in rows})
+    index = {n: i for i, n in enumerate(names)}
+    return np.asarray([index[r[1]] for r in rows], dtype=np.int64), names
+
+
+def _collect_images(root: Path, rows, size: int) -> Collected:
+    labels, names = _labels(rows)
+    # images/<filename>, or images/<wnid>/<filename> as some repositories arrange them
+    items = [root / "images" / r[0] for r in rows]
+    items = [p if p.is_file() else p.parent / r[1] / p.name for p, r in zip(items, rows)]
+    missing = [p for p in items if not p.is_file()]
+    if missing:
+        raise missing_data("miniimagenet", root, [f"images/{p.name}" for p in missing[:3]] +
+                           ([f"... {len(missing)} of {len(items)} listed images missing"]
+                            if len(missing) > 3 else []), WHERE)
+    return Collected(labels=labels, class_names=names, items=items, decode=decode_file(size))
+
+
+def _collect_imagenet(imagenet: Path, rows, size: int) -> Collected:
+    labels, names = _labels(rows)
+    per_class: Dict[str, List[Path]] = {}
+    items = []
+    for filename, wnid in rows:
+        if wnid not in per_class:
+            folder = imagenet / wnid
+            if not folder.is_dir():
+                raise missing_data("miniimagenet", imagenet, [f"{wnid}/{wnid}_<n>.JPEG"],
+                                   "the raw files come from the ImageNet (ILSVRC-2012) train set.")
+            files = [p for p in folder.iterdir() if p.stem.startswith(wnid + "_")]
+            per_class[wnid] = sorted(files, key=lambda p: int(p.stem.split("_")[-1]))
+        k = int(Path(filename).stem[-5:]) - 1
+        if not 0 <= k < len(per_class[wnid]):
+            raise ValueError(f"miniimagenet: {filename} asks for image {k + 1} of {wnid}, which has "
+                             f"{len(per_class[wnid])} files in {imagenet / wnid}")
+        items.append(per_class[wnid][k])
+    return Collected(labels=labels, class_names=names, items=items, decode=decode_file(size))
+
+
+def _collect_pickle(path: Path) -> Collected:
+    data = load_pickle(path)
+    if not isinstance(data, dict) or not {"image_data", "class_dict"} <= set(data):
+        raise ValueError(f"{str(path)!r} should be a dict with keys 'image_data' and 'class_dict'")
+    images, class_dict = data["image_data"], data["class_dict"]
+    names = sorted(class_dict)
+    order = np.concatenate([np.asarray(class_dict[n], dtype=np.int64) for n in names])
+    labels = np.repeat(np.arange(len(names)), [len(class_dict[n]) for n in names])
+
+    def batches():
+        for s in range(0, len(order), 1024):
+            yield images[order[s:s + 1024]]
+
+    return Collected(labels=labels, class_names=names, batches=batches)
+
+
+def load_miniimagenet(split: str = "train", root=None, image_size: int = 84, seed: int = 0,
+                      layout: str = "auto", csv_dir=None, imagenet_dir=None, **options):
+    """One split of miniImageNet as a memory-mapped :class:`~fewshot.data.base.ImageSplit`.
+
+    Args:
+        split: ``train``, ``val`` (or ``validation``) or ``test``.
+        root: folder with ``images/`` + CSVs, or with the pickles (default
+            ``<data dir>/miniImageNet``).
+        image_size: side S of the cached images (84 in the literature).
+        layout: ``auto``, ``images``, ``pickle`` or ``imagenet``.
+        csv_dir: where the split CSVs are, if not in ``root``.
+        imagenet_dir: raw ImageNet train folder (``<wnid>/`` sub-folders) for ``layout=imagenet``.
+        **options: shared :class:`~fewshot.data.options.LoadOptions`.
+
+    Returns:
+        ImageSplit with images (N, S, S, 3) uint8 (grey (N, S, S) with ``channels=1``).
+    """
+    opts, _ = parse_options("miniimagenet", options)
+    split = check_split("miniimagenet", split, SPLITS, ALIASES)
+    root = resolve_root(root, "miniImageNet")
+    csv_path = Path(csv_dir or root).expanduser() / f"{split}.csv"
+    pkl = _pickle_path(root, split)
+    if layout == "auto":
+        layout = ("images" if (root / "images").is_dir() and csv_path.is_file() else
+                  "pickle" if pkl else "imagenet" if imagenet_dir and csv_path.is_file() else "")
+    if layout not in ("images", "pickle", "imagenet"):
+        if layout:
+            raise ValueError(f"miniimagenet layout must be auto, images, pickle or imagenet, got {layout!r}")
+        raise missing_data("miniimagenet", root, [
+            f"images/<filename>.jpg + {csv_path.name} (layout images)",
+            f"mini-imagenet-cache-{split}.pkl (layout pickle)",
+            f"{csv_path.name} + data.options.imagenet_dir=<ImageNet train folder> (layout imagenet)"], WHERE)
+    if layout == "pickle" and pkl is None:
+        raise missing_data("miniimagenet", root, [f"mini-imagenet-cache-{split}.pkl"], WHERE)
+    if layout != "pickle" and not csv_path.is_file():
+        raise missing_data("miniimagenet", csv_path.parent, [csv_path.name], WHERE)
+    imagenet = Path(imagenet_dir).expanduser().resolve() if imagenet_dir else None
+    if layout == "imagenet" and (imagenet is None or not imagenet.is_dir()):
+        raise missing_data("miniimagenet", imagenet or root, ["<wnid>/<wnid>_<n>.JPEG"],
+                           "the raw files come from the ImageNet (ILSVRC-2012) train set.",
+                           "Set data.options.imagenet_dir to that folder.")
+    source = {"pickle": pkl, "imagenet": imagenet}.get(layout, root)
+    spec = CacheSpec("miniimagenet", split, str(source), layout, image_size, opts.channels or 3,
+                     opts.crop or "none", opts.resample,
+                     extra={"csv": str(csv_path)} if layout != "pickle" else {})
+
+    def collect() -> Collected:
+        if layout == "pickle":
+            return _collect_pickle(pkl)
+        rows = read_csv(csv_path)
+        if layout == "images":
+            return _collect_images(root, rows, image_size)
+        return _collect_imagenet(imagenet, rows, image_size)
+
+    return cached_split(spec, collect, opts)

@@ -1,0 +1,208 @@
+"""Standard pre-training: cross-entropy over all base classes, no episodes (SimpleShot's recipe).
+
+The backbone and a linear or cosine head over the C classes of the train split are trained on
+shuffled batches; validation is nearest-centroid episodes (the ``pretrain`` learner,
+:class:`fewshot.learners.SimpleShot`). Before each validation and at the end the base-class
+mean feature is stored in the learner, so every checkpoint can centre features. Checkpoints have
+the trainer's format (``model`` holds the learner: backbone + base mean; the head is kept under
+``head`` for resuming only), so ``fewshot eval`` works on them. ``train.episodes`` counts steps.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from tqdm.auto import tqdm
+
+from ..config import Config
+from ..data.registry import load_from_config
+from ..evaluation import evaluate
+from ..learners.pretrain import HEADS, SimpleShot, make_head
+from ..reporting.metrics import MetricsLog
+from ..reporting.provenance import record_run
+from ..reporting.tensorboard import open_tensorboard
+from .batch_augment import AUGMENTS, augment_batch
+from .build import build_learner
+from .checkpoint import atomic_write_text, copy_checkpoint, remove_stale_temporaries, save_checkpoint
+from .inputs import Normalizer, channels_of, gather, pixel_stats
+from .rng import restore_rng, seed_everything, set_deterministic
+from .trainer import (
+    TrainingError,
+    TrainResult,
+    _check_weights,
+    _resume,
+    _save_last,
+    _state,
+    _Window,
+    check_device,
+    probe,
+)
+
+
+class EpochBatches:
+    """Batch ``step`` = a slice of epoch ``step // per_epoch``'s seeded permutation.
+
+    A pure function of the step, so resuming only needs the step count. The last incomplete
+    batch of an epoch is dropped (a tiny batch would give BatchNorm noisy statistics).
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        if not 1 <= batch_size <= n:
+            raise ValueError(f"pretrain.batch_size must be between 1 and the {n} training images, "
+                             f"got {batch_size}")
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.per_epoch = n // batch_size
+        self.step = 0
+
+    def indices(self, step: int) -> np.ndarray:
+        """Sorted image indices of batch ``step`` (sorted: faster gathers from memory maps)."""
+        epoch, pos = divmod(step, self.per_epoch)
+        perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+        return np.sort(perm[pos * self.batch_size:(pos + 1) * self.batch_size])
+
+    def state_dict(self) -> dict:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+
+
+@torch.no_grad()
+def base_class_mean(learner, images: np.ndarray, normalizer: Normalizer, batch_size: int = 500) -> torch.Tensor:
+    """Mean backbone feature over every image of the base split (evaluation mode): (D,)."""
+    was_training = learner.training
+    learner.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(images), batch_size):
+        z = learner.embed(normalizer(torch.from_numpy(np.array(images[start:start + batch_size]))))
+        total, count = total + z.double().sum(0), count + len(z)
+    learner.train(was_training)
+    return (total / count).float()
+
+
+def check_pretrain_config(cfg: Config) -> None:
+    """Clear errors for pre-training settings the dataclass types cannot check."""
+    p = cfg.pretrain
+    if cfg.model.learner != "pretrain":
+        raise ValueError(f"standard pre-training needs model.learner: pretrain, got {cfg.model.learner!r}")
+    choices = {"pretrain.head": (p.head, HEADS), "pretrain.optimizer": (p.optimizer, ("sgd", "adam")),
+               "pretrain.augment": (p.augment, AUGMENTS)}
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ValueError(f"config key {key!r} must be one of {allowed}, got {value!r}")
+    if p.batch_size < 1 or p.momentum < 0 or not p.head_scale > 0:
+        raise ValueError("pretrain.batch_size must be >= 1, pretrain.momentum >= 0 and "
+                         f"pretrain.head_scale > 0; got {p.batch_size}, {p.momentum}, {p.head_scale}")
+    if any(b <= a for a, b in zip(p.milestones, p.milestones[1:])) or any(m < 1 for m in p.milestones):
+        raise ValueError(f"pretrain.milestones must be increasing steps >= 1, got {p.milestones}")
+
+
+def _optimizer(cfg: Config, params):
+    t, p = cfg.train, cfg.pretrain
+    if p.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=t.lr, momentum=p.momentum, nesterov=p.nesterov,
+                               weight_decay=t.weight_decay)
+    return torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
+
+
+def pretrain(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
+    """Pre-train ``cfg.model`` (learner ``pretrain``) on all classes of ``cfg.data.train_split``."""
+    check_pretrain_config(cfg)
+    t, p = cfg.train, cfg.pretrain
+    check_device(t.device)
+    run_dir = Path(run_dir)
+    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(ckpt_dir)
+    remove_stale_temporaries(run_dir)
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    set_deterministic(t.deterministic)
+    seed_everything(t.seed)
+
+    train_split = load_from_config(cfg.data, cfg.data.train_split)
+    val_split = load_from_config(cfg.data, cfg.data.val_split) if t.val_every else None
+    in_channels = channels_of(train_split.images)
+    norm = Normalizer(*pixel_stats(train_split.images), t.device)
+    learner: SimpleShot = build_learner(cfg, in_channels).to(t.device)
+    head = make_head(p.head, learner.base_mean.numel(), train_split.num_classes, p.head_scale,
+                     p.learn_head_scale).to(t.device)
+    labels = torch.as_tensor(train_split.labels, device=t.device)
+    opt = _optimizer(cfg, [*learner.parameters(), *head.parameters()])
+    sched = (torch.optim.lr_scheduler.MultiStepLR(opt, p.milestones, t.lr_gamma) if p.milestones
+             else torch.optim.lr_scheduler.StepLR(opt, t.lr_step, t.lr_gamma))
+    batches = EpochBatches(len(train_split), p.batch_size, t.seed)
+    probe(learner, cfg, norm, train_split.images)
+    state = _resume(ckpt_dir, cfg, learner, opt, sched, batches) if resume else None
+    if state:
+        head.load_state_dict(state["head"])
+    # Written only now: a resume refused above must leave the run's config.yaml as it was.
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    step, best_val = (state["episode"], state["best_val"]) if state else (0, None)
+    saved_at = step if state else None
+    record_run(run_dir, resumed_from=step if state else None)
+    tb = open_tensorboard(run_dir / "tensorboard", step if state else None) if t.tensorboard else None
+    log = MetricsLog(run_dir / "metrics.jsonl", state["metrics_offset"] if state else None, step, tb)
+    window = _Window(state["window"] if state else None)
+    if state:
+        restore_rng(state["rng"])
+
+    def checkpoint() -> dict:
+        out = _state(cfg, learner, opt, sched, batches, norm, in_channels, step, best_val, log, window)
+        return {**out, "head": head.state_dict(), "kind": "pretrain"}
+
+    start = time.perf_counter()
+    bar = tqdm(total=t.episodes, initial=step, desc="pretrain", disable=not t.progress, dynamic_ncols=True)
+    learner.train()
+    head.train()
+    try:
+        while step < t.episodes:
+            index = batches.indices(step)
+            x = norm(gather(train_split.images, index))
+            x = augment_batch(x, p.augment, torch.Generator().manual_seed(t.seed * 1_000_003 + step))
+            y = labels[torch.as_tensor(index, device=t.device)]
+            logits = head(learner.embed(x))
+            loss = F.cross_entropy(logits, y)
+            step += 1
+            batches.step = step
+            if not torch.isfinite(loss):
+                raise TrainingError(f"pre-training stopped: the loss became {loss.item()} at step {step}; "
+                                    f"the last good checkpoint (step {saved_at}) is kept. Lower train.lr.")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            lr = opt.param_groups[0]["lr"]
+            opt.step()
+            sched.step()
+            window.add({"loss": loss.detach(), "acc": (logits.argmax(1) == y).float().mean()})
+            bar.update(1)
+            if step % t.log_every == 0 or step == t.episodes:
+                row = window.flush()
+                log.write("train", step, lr=lr, **row)
+                bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['acc']:.3f}")
+            validate = val_split is not None and (step % t.val_every == 0 or step == t.episodes)
+            if learner.center and (validate or step == t.episodes):  # the mean of the current features
+                learner.set_base_mean(base_class_mean(learner, train_split.images, norm))
+            if validate:
+                res = evaluate(learner, val_split, norm, n_way=cfg.eval.n_way, k_shot=cfg.eval.shots[0],
+                               n_query=cfg.eval.n_query, episodes=t.val_episodes, seed=t.seed + 1)
+                log.write("val", step, val_acc=res.mean, val_ci95=res.ci95)
+                bar.write(f"step {step}: validation {res}")
+                if best_val is None or res.mean > best_val:
+                    best_val = res.mean
+                    _check_weights(learner, step, "the previous best.pt is kept")
+                    save_checkpoint(checkpoint(), ckpt_dir / "best.pt")
+            if (t.ckpt_every and step % t.ckpt_every == 0) or step == t.episodes:
+                _check_weights(learner, step, f"the last good checkpoint (step {saved_at}) is kept")
+                _save_last(checkpoint(), ckpt_dir, t.keep_last)
+                saved_at = step
+    finally:
+        bar.close()
+        log.close()
+    if val_split is None:
+        copy_checkpoint(ckpt_dir / "last.pt", ckpt_dir / "best.pt")
+    return TrainResult(run_dir, step, best_val, time.perf_counter() - start)

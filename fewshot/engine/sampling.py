@@ -1,0 +1,229 @@
+"""Episode samplers from a config section (``train`` or ``eval``): kind, domains, hierarchy.
+
+A section names the episode *kind* and how its classes are grouped:
+
+* ``episode_kind``: ``fixed`` (N-way K-shot, the section's ``n_way`` / ``k_shot`` /
+  ``n_query``), ``variable`` (Meta-Dataset's variable-way variable-shot rule, bounds in
+  ``episode_options``, see :class:`episodes.VariableWaysShots`) or ``imbalanced`` (the section's
+  ``n_way`` / ``n_query``, shots between ``min_shot`` and ``max_shot``, see
+  :class:`episodes.ImbalancedShots`).
+* ``domains``: ``auto`` (one source domain per episode when the split has several, as
+  Meta-Dataset samples), ``by_domain`` or ``mixed``; ``domain_weights`` (by domain name) and
+  ``p_mixed`` tune the draw. Domains come from ``split.meta["domains"]`` (see
+  :mod:`fewshot.data.multi`).
+* ``hierarchy``: a per-class meta key (``alphabets`` for glyphs and Omniglot, ``superclass``
+  for tieredImageNet): all classes of an episode then share its value, unless the episode
+  ignores the hierarchy (probability ``p_ignore_hierarchy``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+import torch
+
+from episodes import (
+    ByDomain,
+    ClassSubset,
+    Describer,
+    EpisodeSpec,
+    FixedShots,
+    ImbalancedShots,
+    SpecSampler,
+    TaskPoolSampler,
+    VariableWaysShots,
+    WithinParent,
+    choose_classes,
+)
+
+EPISODE_KINDS = ("fixed", "variable", "imbalanced")
+DOMAIN_MODES = ("auto", "by_domain", "mixed")
+# The config keys (of train and eval) that decide the episodes, besides n_way / k_shot / n_query.
+EPISODE_KEYS = ("episode_kind", "episode_options", "domains", "domain_weights", "p_mixed", "hierarchy",
+                "p_ignore_hierarchy")
+KIND_OPTIONS = {
+    "fixed": (),
+    "variable": tuple(f.name for f in dataclasses.fields(VariableWaysShots)),
+    "imbalanced": ("min_shot", "max_shot", "profile", "step_fraction"),
+}
+
+
+def check_section(section: Any, prefix: str) -> None:
+    """Raise ValueError, naming the key (``prefix.key``), when a section's episode keys are wrong.
+
+    Checks what does not need the data: the kind, its options (by building the describer),
+    the domain mode, weights and probabilities.
+    """
+    kind = section.episode_kind
+    if kind not in EPISODE_KINDS:
+        raise ValueError(f"config key '{prefix}.episode_kind' must be one of {', '.join(EPISODE_KINDS)}, "
+                         f"got {kind!r}")
+    unknown = [k for k in section.episode_options if k not in KIND_OPTIONS[kind]]
+    if unknown:
+        valid = ", ".join(KIND_OPTIONS[kind]) or ("none: fixed episodes use "
+                                                  f"{prefix}.n_way, k_shot and n_query")
+        raise ValueError(f"config key '{prefix}.episode_options' has {unknown[0]!r}, which episode_kind "
+                         f"{kind!r} does not take; valid options: {valid}")
+    try:
+        build_describer(section)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"config keys '{prefix}.episode_*' do not describe valid {kind} episodes: "
+                         f"{err}") from None
+    if section.domains not in DOMAIN_MODES:
+        raise ValueError(f"config key '{prefix}.domains' must be one of {', '.join(DOMAIN_MODES)}, "
+                         f"got {section.domains!r}")
+    for key in ("p_mixed", "p_ignore_hierarchy"):
+        value = getattr(section, key)
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"config key '{prefix}.{key}' must be in [0, 1], got {value}")
+    weights = section.domain_weights
+    for name, w in weights.items():
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not np.isfinite(w) or w < 0:
+            raise ValueError(f"config key '{prefix}.domain_weights' must map domain names to numbers "
+                             f">= 0, got {name!r}: {w!r}")
+    if weights and sum(weights.values()) <= 0:
+        raise ValueError(f"config key '{prefix}.domain_weights' must give some domain a weight > 0")
+    if section.domains == "mixed" and (weights or section.p_mixed > 0):
+        raise ValueError(f"'{prefix}.domain_weights' and '{prefix}.p_mixed' choose the domain of each "
+                         f"episode; with '{prefix}.domains: mixed' there is none to choose (use auto "
+                         "or by_domain)")
+    if section.p_ignore_hierarchy > 0 and not section.hierarchy:
+        raise ValueError(f"config key '{prefix}.p_ignore_hierarchy' needs '{prefix}.hierarchy' (a "
+                         "per-class meta key such as alphabets)")
+
+
+def build_describer(section: Any, k_shot: Optional[int] = None) -> Describer:
+    """The episode composition of a section, before domains and hierarchy.
+
+    Args:
+        section: a ``TrainConfig`` or ``EvalConfig`` (anything with the episode keys).
+        k_shot: shots of fixed episodes (default ``section.k_shot``, else ``section.shots[0]``).
+    """
+    kind, options = section.episode_kind, dict(section.episode_options)
+    if kind == "variable":
+        return VariableWaysShots(**options)
+    if kind == "imbalanced":
+        return ImbalancedShots(n_way=section.n_way, n_query=section.n_query, **options)
+    if kind != "fixed":
+        raise ValueError(f"episode_kind must be one of {', '.join(EPISODE_KINDS)}, got {kind!r}")
+    if k_shot is None:
+        k_shot = section.k_shot if hasattr(section, "k_shot") else section.shots[0]
+    return FixedShots(section.n_way, k_shot, section.n_query)
+
+
+def _domain_ids(section: Any, split, prefix: str) -> Tuple[Optional[np.ndarray], Optional[Dict[int, float]]]:
+    """Per-sample domain ids to sample by (None: mixed episodes) and weights by domain id."""
+    domains = split.meta.get("domains")
+    if section.domains == "mixed":
+        return None, None
+    if domains is None:
+        if section.domains == "by_domain":
+            raise ValueError(f"'{prefix}.domains' is by_domain but {split.name!r} has no domains "
+                             "(meta['domains']); combine data sets with data.name: multi, or set "
+                             f"'{prefix}.domains: mixed'")
+        return None, None
+    domains = np.asarray(domains, dtype=np.int64)
+    if section.domains == "auto" and len(np.unique(domains)) < 2:
+        return None, None
+    names = list(split.meta.get("domain_names") or range(int(domains.max()) + 1))
+    weights: Optional[Dict[int, float]] = None
+    if section.domain_weights:
+        weights = {}
+        for name, w in section.domain_weights.items():
+            found = [i for i, n in enumerate(names) if str(n) == str(name)]
+            if not found:
+                raise ValueError(f"'{prefix}.domain_weights' names domain {name!r} but {split.name!r} "
+                                 f"has domains {', '.join(map(str, names))}")
+            weights[found[0]] = float(w)
+    return domains, weights
+
+
+def _parents(section: Any, split, prefix: str) -> Optional[np.ndarray]:
+    """(n_samples,) super-category of every sample, from the per-class meta key ``hierarchy``."""
+    key = section.hierarchy
+    if not key:
+        return None
+    values = split.meta.get(key)
+    if values is None or len(values) != split.num_classes or isinstance(values, str):
+        keys = [k for k, v in split.meta.items()
+                if not isinstance(v, str) and hasattr(v, "__len__") and len(v) == split.num_classes]
+        raise ValueError(f"'{prefix}.hierarchy' is {key!r} but {split.name!r} has no per-class meta key "
+                         f"of that name; its per-class keys: {', '.join(keys) or 'none'}")
+    per_class = [str(v) for v in values]
+    class_domains = split.meta.get("class_domains")
+    if class_domains is not None:  # multi-domain: a source without the key is one group
+        names = split.meta.get("domain_names") or []
+        per_class = [f"{names[d] if d < len(names) else d}/{'*' if v is None else v}"
+                     for d, v in zip(class_domains, values)]
+    return np.asarray(per_class)[split.labels]
+
+
+def build_sampler(section: Any, split, n_episodes: int, seed: int, *, k_shot: Optional[int] = None,
+                  advance_epoch: bool = True, prefix: Optional[str] = None, classes: Any = 0,
+                  tasks: int = 0, subset_seed: int = 0) -> SpecSampler:
+    """A :class:`episodes.SpecSampler` over ``split`` drawing the episodes ``section`` describes.
+
+    With ``episode_kind: fixed``, ``domains: auto`` and no hierarchy on a single-domain split
+    the episodes are exactly those of ``EpisodeSampler(labels, n_way, k_shot, n_query, ...)``
+    (and, with ``classes`` / ``tasks``, those of :func:`episodes.few_task_sampler`).
+
+    Args:
+        section: ``cfg.train`` or ``cfg.eval``.
+        split: an :class:`~fewshot.data.base.ImageSplit` (``meta["domains"]`` /
+            ``meta["domain_names"]`` for domains; the ``hierarchy`` key for super-categories).
+        n_episodes: episodes per epoch.
+        seed: base seed of the episodes.
+        k_shot: shots of fixed episodes (evaluation loops over ``eval.shots``).
+        advance_epoch: False for an evaluation set that repeats.
+        prefix: the section's name in error messages (default: guessed from the section).
+        classes: few-task regime: keep this many classes (chosen with ``subset_seed``) or
+            these labels; 0 for all.
+        tasks: few-task regime: a fixed pool of this many tasks (seeded with ``subset_seed``).
+        subset_seed: seed of the class subset and of the task pool.
+
+    Raises:
+        ValueError: bad section keys, or a split lacking the domains / hierarchy asked for.
+    """
+    prefix = prefix or ("train" if hasattr(section, "k_shot") else "eval")
+    check_section(section, prefix)
+    describer = build_describer(section, k_shot)
+    parents = _parents(section, split, prefix)
+    if parents is not None:
+        describer = WithinParent(describer, p_ignore=section.p_ignore_hierarchy)
+    domains, weights = _domain_ids(section, split, prefix)
+    if domains is not None:
+        describer = ByDomain(describer, weights=weights, p_mixed=section.p_mixed)
+    if classes:
+        keep = (choose_classes(split.labels, classes, subset_seed) if isinstance(classes, (int, np.integer))
+                else np.unique(np.asarray(list(classes))))
+        describer = ClassSubset(describer, tuple(keep.tolist()))
+    kwargs = dict(domains=domains, parents=parents, advance_epoch=advance_epoch)
+    if tasks and (domains is not None or parents is not None):
+        raise ValueError(f"a fixed task pool (data.train_tasks) cannot be combined with sampling by "
+                         f"domain or hierarchy; set '{prefix}.domains: mixed' and no '{prefix}.hierarchy'")
+    try:
+        if tasks:
+            return TaskPoolSampler(split.labels, describer, tasks, n_episodes, seed, pool_seed=subset_seed,
+                                   **kwargs)
+        return SpecSampler(split.labels, describer, n_episodes, seed, **kwargs)
+    except ValueError as err:
+        raise ValueError(f"{split.name!r} cannot supply the episodes '{prefix}' asks for: {err}") from None
+
+
+def spec_labels(spec: EpisodeSpec, device=None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(support labels, query labels) of an episode as int64 tensors on ``device``."""
+    return (torch.from_numpy(spec.support_labels()).to(device),
+            torch.from_numpy(spec.query_labels()).to(device))
+
+
+def episode_task(x: torch.Tensor, spec: EpisodeSpec) -> Tuple[torch.Tensor, ...]:
+    """Split an episode's inputs into ``(support, support_labels, query, query_labels)``.
+
+    Args:
+        x: (support_size + query_size, ...) the episode's inputs in yielded order.
+        spec: the episode's composition.
+    """
+    ys, yq = spec_labels(spec, x.device)
+    return x[:spec.support_size], ys, x[spec.support_size:], yq

@@ -1,0 +1,134 @@
+"""A learner wrapper that trains any metric learner or MAML learner with task interpolation.
+
+Config: ``model.options.interpolation`` (removed from the learner's own options), e.g.::
+
+    model:
+      learner: protonet
+      options:
+        interpolation: {kind: mlti, layer: random, alpha: 2.0, mix: cutmix}
+        # or {kind: ibi, layers: 1, eps: 0.1, temperature: 1.0, a: 2.0, b: 2.0}
+        # or {kind: ibp, ...}: bound terms without interpolation
+
+The wrapper changes training only: evaluation (``fit_support`` / ``forward``, features)
+goes to the wrapped learner untouched. It offers ``meta_batch_loss(tasks, n_way)``, so the
+trainer hands it the B episodes of a meta-batch at once (MLTI pairs tasks across them).
+Random draws come from torch's global generator (via a NumPy generator seeded from it),
+whose state every checkpoint keeps, so resumed runs draw the same.
+
+Interpolated tasks are scored with cross-entropy (the papers' loss): extra loss terms a metric
+learner may have (ProtoNet's ``losses``, e.g. Proto-Triplet) are not applied to them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from episodes.interpolate import TaskBatch, stack_tasks
+
+from ..learners.base import Learner
+from .adapters import MetricAdapter
+from .ibi import IBI
+from .mlti import MLTI
+
+KINDS = ("mlti", "ibi", "ibp")
+
+
+def _adapter(learner: Learner):
+    """MAML family (learners with a learn2learn ``_algorithm``) first: ANIL with running
+    BatchNorm also classifies from features, but adapts a head in its inner loop."""
+    if hasattr(learner, "_algorithm"):
+        from .maml_adapter import GradientAdapter
+
+        return GradientAdapter(learner)
+    return MetricAdapter(learner)
+
+
+class InterpolatedLearner(Learner):
+    """Trains ``inner`` on interpolated tasks (MLTI) or with interval bounds (IBP / IBI).
+
+    Args:
+        inner: the learner (ProtoNet, MatchingNet, or a MAML-family learner).
+        kind: ``"mlti"``, ``"ibi"`` or ``"ibp"`` (IBI's bound terms without interpolation).
+        total_episodes: length of training, for IBI's eps schedule.
+        **options: the method's options (see :class:`~.mlti.MLTI`, :class:`~.ibi.IBI`).
+    """
+
+    def __init__(self, inner: Learner, kind: str = "mlti", total_episodes: int = None, **options: Any):
+        torch.nn.Module.__init__(self)  # not Learner.__init__: the backbone belongs to ``inner``
+        if kind not in KINDS:
+            raise ValueError(f"unknown interpolation kind {kind!r}; choose one of {KINDS}")
+        n_blocks = len(inner.backbone.blocks)
+        try:
+            if kind == "mlti":
+                self.method = MLTI(n_blocks, **options)
+            else:
+                self.method = IBI(n_blocks, interpolate=kind == "ibi", total_episodes=total_episodes, **options)
+        except TypeError as err:
+            raise ValueError(f"interpolation kind {kind!r} does not accept options {sorted(options)}: {err}") from None
+        self.kind = kind
+        self.inner = inner
+        self.adapter = _adapter(inner)
+        self.uses_features = inner.uses_features
+        self.transductive = inner.transductive
+        # episodes trained on, for the eps schedule; a buffer so that checkpoints keep it
+        self.register_buffer("episodes_seen", torch.zeros((), dtype=torch.long))
+
+    @property
+    def backbone(self):
+        return self.inner.backbone
+
+    # ---- evaluation: the wrapped learner, unchanged ----------------------------------------
+    def embed(self, x):
+        return self.inner.embed(x)
+
+    def logits_from_features(self, zs, ys, zq, n_way):
+        return self.inner.logits_from_features(zs, ys, zq, n_way)
+
+    def fit_support(self, support, support_labels, n_way):
+        return self.inner.fit_support(support, support_labels, n_way)
+
+    def forward(self, query):
+        return self.inner(query)
+
+    # ---- training ------------------------------------------------------------------------
+    def meta_batch_loss(self, tasks: Sequence[Tuple[torch.Tensor, ...]], n_way: int) -> Dict[str, torch.Tensor]:
+        """Loss over a meta-batch of B episodes of one shape.
+
+        Args:
+            tasks: B tuples ``(support (N*K, C, H, W), support_labels (N*K,), query (N*Q, C, H, W),
+                query_labels (N*Q,))``, or a stacked :class:`episodes.interpolate.TaskBatch`.
+            n_way: classes per episode.
+
+        Returns:
+            ``loss`` (mean over the B tasks, to back-propagate), ``acc``, ``ce``, the method's
+            terms (``ub``/``lb``/``eps`` for IBI; ``mix_layer``/``mix_lambda`` for MLTI) and
+            ``mixed_tasks``, the number of tasks actually interpolated.
+        """
+        batch = tasks if isinstance(tasks, TaskBatch) else stack_tasks(list(tasks))
+        rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
+        out = self.method.meta_batch_loss(self.adapter, batch, n_way, rng, int(self.episodes_seen))
+        if self.training:
+            self.episodes_seen += batch.n_tasks
+        return out
+
+    def episode_loss(self, support, support_labels, query, query_labels, n_way):
+        """One episode as a meta-batch of one (MLTI then pairs the task with itself)."""
+        return self.meta_batch_loss([(support, support_labels, query, query_labels)], n_way)
+
+
+def wrap_interpolation(learner: Learner, options: Dict[str, Any], total_episodes: int = None) -> Learner:
+    """``learner`` wrapped as ``model.options.interpolation`` asks; unchanged for None, {} or
+    ``{kind: none}`` (handy to switch a config's interpolation off from the command line).
+
+    ``options`` must name ``kind``; the rest goes to the method.
+    """
+    if not options or (isinstance(options, dict) and options.get("kind") in (None, "none") and "kind" in options):
+        return learner
+    if not isinstance(options, dict) or "kind" not in options:
+        raise ValueError("model.options.interpolation must be a mapping with a 'kind' "
+                         f"({', '.join(KINDS)}), e.g. {{kind: mlti, layer: random}}; got {options!r}")
+    options = dict(options)
+    return InterpolatedLearner(learner, options.pop("kind"), total_episodes=total_episodes, **options)

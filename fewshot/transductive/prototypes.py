@@ -1,0 +1,68 @@
+"""Class centres of a batch of episodes: plain means, weighted means, rectified prototypes."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def one_hot(labels: torch.Tensor, n_way: int, dtype: torch.dtype) -> torch.Tensor:
+    """(E, P) integer labels -> (E, P, n_way) one-hot of ``dtype``."""
+    return F.one_hot(labels.long(), n_way).to(dtype)
+
+
+def weighted_means(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """m_k = sum_p w_pk x_p / sum_p w_pk.
+
+    Args:
+        x: (E, P, D) points.
+        weights: (E, P, K) non-negative weights (hard or soft assignments); every column needs
+            a positive sum.
+
+    Returns:
+        (E, K, D) centres.
+    """
+    return (weights.transpose(1, 2) @ x) / weights.sum(1).unsqueeze(-1)
+
+
+def prototypes(zs: torch.Tensor, ys: torch.Tensor, n_way: int) -> torch.Tensor:
+    """Mean support feature of each class. zs: (E, S, D), ys: (E, S) -> (E, n_way, D)."""
+    return weighted_means(zs, one_hot(ys, n_way, zs.dtype))
+
+
+def rectify_prototypes(zs: torch.Tensor, ys: torch.Tensor, zq: torch.Tensor, n_way: int,
+                       eps: float = 10.0) -> torch.Tensor:
+    """Prototype rectification (BD-CSPN, Liu et al. 2020, https://arxiv.org/abs/1911.10713).
+
+    Used by LaplacianShot. Queries are first shifted by ``mean(support) - mean(query)`` (for the
+    rectification only), pseudo-labelled by their nearest prototype in cosine similarity, then
+    each prototype becomes the weighted mean of its class's support points and pseudo-labelled
+    queries with weights ``exp(eps * cos(x, p_k))`` normalised over the class (the paper's
+    form; easyfsl's ``BDCSPN`` is ``eps=1``; LaplacianShot's code normalises over classes
+    instead and is not followed).
+
+    Args:
+        zs: (E, S, D) support features.
+        ys: (E, S) support labels.
+        zq: (E, Q, D) query features.
+        n_way: classes per episode.
+        eps: cosine temperature.
+
+    Returns:
+        (E, n_way, D) rectified prototypes.
+    """
+    protos = prototypes(zs, ys, n_way)
+    shifted = zq + (zs.mean(1, keepdim=True) - zq.mean(1, keepdim=True))
+    p_hat = F.normalize(protos, dim=-1)
+    cos_s = F.normalize(zs, dim=-1) @ p_hat.transpose(1, 2)  # (E, S, K)
+    cos_q = F.normalize(shifted, dim=-1) @ p_hat.transpose(1, 2)  # (E, Q, K)
+    member_s = one_hot(ys, n_way, zs.dtype)
+    member_q = one_hot(cos_q.argmax(-1), n_way, zs.dtype)
+    # Subtracting the per-episode maximum leaves the normalised weights unchanged and keeps
+    # exp() finite for large eps.
+    top = torch.maximum(cos_s.amax((1, 2), keepdim=True), cos_q.amax((1, 2), keepdim=True))
+    w_s = member_s * torch.exp(eps * (cos_s - top))
+    w_q = member_q * torch.exp(eps * (cos_q - top))
+    total = w_s.sum(1) + w_q.sum(1)  # (E, K): positive, the support is always a member
+    num = w_s.transpose(1, 2) @ zs + w_q.transpose(1, 2) @ shifted
+    return num / total.unsqueeze(-1)

@@ -1,0 +1,262 @@
+"""Metrics logs, TensorBoard mirror, PNG figures and results tables."""
+
+import csv
+import io
+import json
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import tiny_run  # noqa: E402  (registers the "tiny" data set)
+
+from fewshot.cli import main  # noqa: E402
+from fewshot.engine.rng import set_deterministic  # noqa: E402
+from fewshot.reporting import (  # noqa: E402
+    MetricsLog,
+    collect_results,
+    markdown_table,
+    pca_2d,
+    plot_accuracy_sweep,
+    plot_embedding,
+    plot_learning_curves,
+    read_metrics,
+    series,
+    tsne_2d,
+    write_report,
+)
+from fewshot.reporting import plots as plots_module  # noqa: E402
+from fewshot.reporting import tensorboard as tb_module  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_globals():
+    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    yield
+    torch.set_num_threads(threads)
+    set_deterministic(det)
+
+
+def png_size(path: Path):
+    """(width, height) from the PNG header, after checking the signature and decoding the file."""
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    with Image.open(io.BytesIO(data)) as img:
+        img.load()  # fully decodes: a truncated or corrupt file fails here
+    return struct.unpack(">II", data[16:24])
+
+
+def expected(size):
+    return (round(size[0] * plots_module.DPI), round(size[1] * plots_module.DPI))
+
+
+def fake_run(folder: Path, seed: int, results=None) -> Path:
+    """A run folder with a metrics log (two loss terms) and, optionally, results.json."""
+    folder.mkdir(parents=True)
+    log = MetricsLog(folder / "metrics.jsonl")
+    rng = np.random.default_rng(seed)
+    for ep in range(10, 101, 10):
+        loss = 2.0 / ep ** 0.5 + 0.05 * rng.random()
+        log.write("train", ep, loss=loss, ce=0.8 * loss, triplet=0.2 * loss, acc=1 - loss / 2, lr=1e-3,
+                  episodes_per_s=50.0)
+        if ep % 50 == 0:
+            log.write("val", ep, val_acc=0.5 + ep / 400, val_ci95=0.02)
+    log.close()
+    (folder / "run.json").write_text(json.dumps({"commit": "0123456789", "dirty": False}))
+    if results is not None:
+        (folder / "results.json").write_text(json.dumps(results))
+    return folder
+
+
+def result_row(n_way, k_shot, acc, ci, model="best", method="inductive"):
+    return {"model": model, "dataset": "tiny", "learner": "protonet", "backbone": "conv4", "checkpoint": "x.pt",
+            "split": "test", "n_way": n_way, "k_shot": k_shot, "n_query": 15, "episodes": 600, "method": method,
+            "accuracy": acc, "ci95": ci, "ms_per_episode": 1.0}
+
+
+ROWS = [result_row(5, 1, 61.237, 0.811), result_row(5, 5, 78.904, 0.613), result_row(10, 1, 44.5, 0.52),
+        result_row(10, 5, 63.125, 0.4), result_row(5, 1, 35.01, 0.7, model="untrained"),
+        result_row(5, 5, 70.0, 0.5, method="tim")]
+
+
+# ---------------------------------------------------------------- metrics log
+def test_metrics_log_appends_across_a_resume_and_the_reader_resolves_replays(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    log = MetricsLog(path)
+    log.write("train", 5, loss=1.0)
+    offset = log.offset  # what a checkpoint at episode 5 records
+    log.write("train", 10, loss=0.5)  # written after the checkpoint, before the kill
+    log.close()
+    before = path.read_bytes()
+    with path.open("ab") as f:
+        f.write(b'{"kind": "train", "epis')  # a row torn by the kill
+    log = MetricsLog(path, resume_offset=offset, resume_episode=5)
+    log.write("train", 10, loss=0.4)
+    log.close()
+    after = path.read_bytes()
+    assert after[:offset] == before[:offset]
+    rows = read_metrics(tmp_path)
+    assert [(r["kind"], r["episode"]) for r in rows] == [("train", 5), ("resume", 5), ("train", 10)]
+    assert rows[1]["discarded_rows"] == 2 and rows[2]["loss"] == 0.4
+    # A log that was never cut (e.g. copied from elsewhere): the resume row still wins.
+    path.write_text('{"kind": "train", "episode": 5, "loss": 1}\n{"kind": "train", "episode": 10, "loss": 9}\n'
+                    '{"kind": "resume", "episode": 5}\n{"kind": "train", "episode": 10, "loss": 2}\n'
+                    '{"kind": "val", "episode": 10, "val_acc": 0.5}\n{"kind": "tr')
+    assert series(read_metrics(path), "train", "loss")[1].tolist() == [1.0, 2.0]
+    path.write_text('{"kind": "train", "episode": 5}\nnot json\n{"kind": "train", "episode": 6}\n')
+    with pytest.raises(ValueError, match="line 2 is not valid JSON"):
+        read_metrics(path)
+
+
+def test_a_training_run_logs_every_scalar_the_issue_lists(tmp_path):
+    cfg = tiny_run.write_config(tmp_path)
+    assert main(["train", str(cfg), f"run.out_dir={tmp_path}", "run.name=r", "--no-eval", "train.episodes=20",
+                 "train.val_every=10"]) == 0
+    rows = read_metrics(tmp_path / "r")
+    train_row = next(r for r in rows if r["kind"] == "train")
+    assert {"episode", "loss", "ce", "acc", "lr", "episodes_per_s"} <= set(train_row)
+    val_row = next(r for r in rows if r["kind"] == "val")
+    assert {"episode", "val_acc", "val_ci95"} <= set(val_row) and 0 <= val_row["val_acc"] <= 1
+    assert [r["episode"] for r in rows if r["kind"] == "train"] == [5, 10, 15, 20]
+
+
+def test_tensorboard_is_optional(tmp_path, monkeypatch):
+    monkeypatch.setattr(tb_module, "tensorboard_available", lambda: False)
+    assert tb_module.open_tensorboard(tmp_path / "tb") is None
+
+
+def test_tensorboard_events_hold_the_same_scalars_and_purge_replays(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    writer = tb_module.open_tensorboard(tmp_path)
+    log = MetricsLog(tmp_path / "metrics.jsonl", mirror=writer)
+    for ep in (5, 10, 15):
+        log.write("train", ep, loss=1.0 / ep, acc=0.5, lr=0.1)
+    log.write("val", 15, val_acc=0.7, val_ci95=0.01)
+    log.close()
+    writer = tb_module.open_tensorboard(tmp_path, resume_episode=5)  # replays 10 and 15
+    writer.write("train", 10, {"loss": 0.5})
+    writer.close()
+    acc = EventAccumulator(str(tmp_path))
+    acc.Reload()
+    assert {"train/loss", "train/acc", "train/lr", "val/val_acc", "val/val_ci95"} <= set(acc.Tags()["scalars"])
+    assert [(e.step, round(e.value, 6)) for e in acc.Scalars("train/loss")] == [(5, 0.2), (10, 0.5)]
+
+
+# ---------------------------------------------------------------- figures
+def test_learning_curves_of_several_runs_are_pngs_of_the_expected_size(tmp_path):
+    runs = [fake_run(tmp_path / "a", 0), fake_run(tmp_path / "b", 1)]
+    out = plot_learning_curves(runs, tmp_path / "curves.png", labels=["A", "B"])
+    assert png_size(out) == expected(plots_module.CURVES_SIZE)
+    with pytest.raises(ValueError, match="labels"):
+        plot_learning_curves(runs, tmp_path / "x.png", labels=["A"])
+
+
+@pytest.mark.parametrize("x", ["k_shot", "n_way"])
+def test_accuracy_sweeps_are_pngs_of_the_expected_size(tmp_path, x):
+    rows = [{**r, "run": "a"} for r in ROWS]
+    out = plot_accuracy_sweep(rows, x, tmp_path / f"{x}.png")
+    assert png_size(out) == expected(plots_module.SWEEP_SIZE)
+
+
+def test_embedding_plot_is_a_png_of_the_expected_size(tmp_path):
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(30, 2))
+    labels = np.repeat(np.arange(3), 10)
+    out = plot_embedding(points, labels, tmp_path / "e.png", ["a", "b", "c"], "t", is_support=labels < 0)
+    assert png_size(out) == expected(plots_module.EMBEDDING_SIZE)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pca_matches_the_covariance_eigenvectors(dtype):
+    rng = np.random.default_rng(3)
+    x = (rng.normal(size=(60, 5)) @ rng.normal(size=(5, 5))).astype(dtype)
+    got = pca_2d(x)
+    centred = x.astype(np.float64) - x.astype(np.float64).mean(0)
+    cov = np.zeros((5, 5))
+    for row in centred:  # naive loop from the definition
+        cov += np.outer(row, row) / (len(x) - 1)
+    vals, vecs = np.linalg.eigh(cov)
+    for j, axis in enumerate(vecs[:, ::-1][:, :2].T):
+        ref = centred @ axis
+        assert np.allclose(np.abs(got[:, j]), np.abs(ref), atol=1e-4 if dtype == np.float32 else 1e-9)
+    assert np.var(got[:, 0]) >= np.var(got[:, 1])
+
+
+def test_tsne_keeps_separated_clusters_apart_and_is_deterministic():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=10, size=(4, 20))
+    labels = np.repeat(np.arange(4), 15)
+    x = centres[labels] + rng.normal(size=(60, 20))
+    y = tsne_2d(x, iterations=400)
+    d = ((y[:, None] - y[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    neighbours = np.argsort(d, axis=1)[:, :5]
+    assert (labels[neighbours] == labels[:, None]).mean() > 0.95
+    assert np.array_equal(y, tsne_2d(x, iterations=400))
+
+
+# ---------------------------------------------------------------- results tables
+def test_report_numbers_equal_the_evaluation_results(tmp_path):
+    run = fake_run(tmp_path / "run", 0, results=ROWS)
+    md, table = write_report([run], tmp_path / "out" / "report")
+    with table.open() as f:
+        parsed = list(csv.DictReader(f))
+    assert len(parsed) == len(ROWS)
+    by_key = {(r["model"], r["method"], r["n_way"], r["k_shot"]): r for r in ROWS}
+    for row in parsed:
+        src = by_key[(row["model"], row["method"], int(row["n_way"]), int(row["k_shot"]))]
+        assert float(row["accuracy"]) == src["accuracy"] and float(row["ci95"]) == src["ci95"]
+        for key in ("dataset", "split", "learner", "backbone"):
+            assert row[key] == src[key]
+        assert int(row["n_query"]) == src["n_query"] and int(row["episodes"]) == src["episodes"]
+        assert row["commit"] == "0123456789" and row["run"] == "run"
+    text = md.read_text()
+    for src in ROWS:
+        assert f"| {src['accuracy']:.2f} | {src['ci95']:.2f} |" in text
+    assert "| tim |" in text and text.count("\n| tiny |") == len(ROWS)
+    assert markdown_table(collect_results([run])) in text
+
+
+def test_report_command_and_missing_results(tmp_path, capsys):
+    a = fake_run(tmp_path / "a", 0, results=ROWS[:2])
+    b = fake_run(tmp_path / "b", 1, results=[{**ROWS[2], "commit": "fedcba9876"}])
+    assert main(["report", str(a), str(b), "--out", str(tmp_path / "both")]) == 0
+    out = capsys.readouterr().out
+    assert "61.24" in out and "fedcba9876" in out and "both.md" in out
+    assert (tmp_path / "both.csv").read_text().count("\n") == 4
+    c = fake_run(tmp_path / "c", 2)
+    assert main(["report", str(c)]) == 2
+    assert "has no results.json" in capsys.readouterr().err
+
+
+def test_plot_command_on_a_trained_run_and_the_demo_ending(tmp_path, capsys):
+    cfg = tiny_run.write_config(tmp_path)
+    assert main(["train", str(cfg), f"run.out_dir={tmp_path}", "run.name=r", "train.episodes=10",
+                 "train.val_every=5"]) == 0
+    run = tmp_path / "r"
+    out = capsys.readouterr().out
+    assert f"learning curves: {run / 'plots' / 'learning_curves.png'}" in out
+    assert f"results table:   {run / 'report.md'}" in out
+    assert png_size(run / "plots" / "learning_curves.png") == expected(plots_module.CURVES_SIZE)
+    results = json.loads((run / "results.json").read_text())
+    table = list(csv.DictReader((run / "report.csv").open()))
+    assert sorted(float(r["accuracy"]) for r in table) == sorted(r["accuracy"] for r in results)
+
+    assert main(["plot", str(run), "--per-class", "8"]) == 0  # shots 1 and 2: a shots sweep; one way only
+    out = capsys.readouterr().out
+    assert "accuracy against ways skipped" in out
+    for name, size in (("learning_curves", "CURVES_SIZE"), ("accuracy_vs_shots", "SWEEP_SIZE"),
+                       ("embedding_pca", "EMBEDDING_SIZE")):
+        assert png_size(run / "plots" / f"{name}.png") == expected(getattr(plots_module, size))
+    assert main(["plot", str(run), "--what", "embedding", "--episode", "--method", "tsne", "--classes", "3",
+                 "--out", str(tmp_path / "p")]) == 0
+    assert png_size(tmp_path / "p" / "embedding_tsne_episode.png") == expected(plots_module.EMBEDDING_SIZE)
+    assert main(["plot", str(run), "--what", "embedding", "--classes", "50"]) == 2
+    assert "n_classes must be in 2..5" in capsys.readouterr().err
