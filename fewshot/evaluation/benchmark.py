@@ -143,16 +143,18 @@ def markdown_table(rows: List[Dict[str, Any]]) -> str:
     """Rows = (run, model, data set), columns = each ``N-way K-shot``, cells ``acc ± ci95``."""
     settings = sorted({(r["n_way"], r["k_shot"]) for r in rows})
     heads = [f"{w}-way {k}-shot" for w, k in settings]
+    vary = len({r["episodes"] for r in rows}) > 1  # then each row says how many episodes
     keys: List[tuple] = []
     cells: Dict[tuple, Dict[tuple, str]] = {}
     for r in rows:
-        key = (r["run"], r["learner"], r["model"], r["trained_on"], r["dataset"])
+        key = (r["run"], r["learner"], r["model"], r["trained_on"], r["dataset"]) + \
+            ((str(r["episodes"]),) if vary else ())
         if key not in cells:
             keys.append(key)
             cells[key] = {}
         cells[key][(r["n_way"], r["k_shot"])] = f"{r['accuracy']:.2f} ± {r['ci95']:.2f}"
-    lines = ["| run | learner | model | trained on | evaluated on | " + " | ".join(heads) + " |",
-             "|" + " --- |" * (5 + len(heads))]
+    lines = ["| run | learner | model | trained on | evaluated on | " + ("episodes | " if vary else "") +
+             " | ".join(heads) + " |", "|" + " --- |" * (5 + vary + len(heads))]
     for key in keys:
         lines.append("| " + " | ".join(key) + " | " +
                      " | ".join(cells[key].get(s, "n/a") for s in settings) + " |")

@@ -123,7 +123,7 @@ def evaluate_run(target: Path, split: Optional[str] = None, n_way: Optional[int]
     if transductive is not None:
         feature_cache = True  # transductive methods work on features, whatever the learner
     features = embed_split(learner, data.images, norm, progress=progress) if feature_cache else None
-    base_mean = val = None
+    base_mean = val = val_split = None
     if transductive is not None and transductive.needs_base_mean:
         # base-class mean feature for centring: the training split's mean embedding
         base_mean = embed_split(learner, load_from_config(cfg.data, cfg.data.train_split).images,
@@ -141,17 +141,19 @@ def evaluate_run(target: Path, split: Optional[str] = None, n_way: Optional[int]
             # under torchrun the episodes are shared out over the ranks and gathered
             res = dist.evaluate_sharded(evaluate, learner, data, norm, sampler, feature_cache=feature_cache,
                                         features=features, progress=progress and dist.is_main())
-        else:
+        else:  # the inductive path's episodes; validation episodes drawn the same way
+            sampler = build_sampler(section, data, episodes, seed, k_shot=k, advance_epoch=False, prefix="eval")
+            val_sampler = None if val_split is None else build_sampler(
+                section, val_split, transductive.val_episodes, seed, k_shot=k, advance_epoch=False, prefix="eval")
             res, extra = evaluate_spec(transductive, features, data.labels, n_way=n_way, k_shot=k,
                                        n_query=n_query, episodes=episodes, seed=seed,
-                                       base_mean=base_mean, val=val,
-                                       split_name=getattr(data, "name", split_name),
-                                       progress=progress)
+                                       base_mean=base_mean, val=val, sampler=sampler, val_sampler=val_sampler,
+                                       split_name=getattr(data, "name", split_name), progress=progress)
         results.append(res)
         shape = f"{n_way}w{k}s" if section.episode_kind == "fixed" else section.episode_kind
         tag = f"{cfg.data.name}-{split_name}_{shape}_{model}".replace("/", "-")
         if transductive is not None:
-            tag += "_" + "".join(c if c.isalnum() or c in "-=." else "_" for c in res.method)
+            tag += "_" + "".join(c if c.isalnum() or c in "-=." else "_" for c in res.method.rstrip("]"))
         if dist.is_main():
             write_episode_csv(res, run_dir / "eval" / f"{tag}.csv")
         rows.append({"model": model, "dataset": cfg.data.name, "learner": cfg.model.learner,

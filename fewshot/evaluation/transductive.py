@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -68,11 +68,24 @@ class TransductiveSpec:
 
 
 def episode_indices(labels: np.ndarray, n_way: int, k_shot: int, n_query: int, episodes: int,
-                    seed: int) -> torch.Tensor:
-    """Sample indices of every episode: (episodes, n_way * (k_shot + n_query)), support first."""
-    sampler = EpisodeSampler(labels, n_way=n_way, k_shot=k_shot, n_query=n_query,
-                             n_episodes=episodes, seed=seed)
-    return torch.as_tensor(np.asarray([np.asarray(i) for i in sampler], dtype=np.int64))
+                    seed: int, sampler: Optional[Iterable] = None) -> torch.Tensor:
+    """Sample indices of every episode: (episodes, n_way * (k_shot + n_query)), support first.
+
+    Args:
+        sampler: draw the episodes from this sampler (e.g. the inductive path's
+            ``build_sampler``, which knows hierarchies and domains) instead of an
+            ``EpisodeSampler(labels, n_way, k_shot, n_query, episodes, seed)``.
+    """
+    if sampler is None:
+        sampler = EpisodeSampler(labels, n_way=n_way, k_shot=k_shot, n_query=n_query,
+                                 n_episodes=episodes, seed=seed)
+    lists = [np.asarray(i, dtype=np.int64) for i in sampler]
+    size = n_way * (k_shot + n_query)
+    if not lists or any(len(i) != size for i in lists):
+        raise ValueError(f"transductive evaluation needs fixed {n_way}-way {k_shot}-shot episodes with "
+                         f"{n_query} queries per class ({size} samples each); the sampler gave "
+                         f"{sorted({len(i) for i in lists})}")
+    return torch.as_tensor(np.stack(lists))
 
 
 def method_tag(method: str, options: Mapping[str, object], norm: str, shift: bool) -> str:
@@ -88,8 +101,9 @@ def evaluate_transductive(features: torch.Tensor, labels: np.ndarray, method: st
                           k_shot: int = 1, n_query: int = 15, episodes: int = 1000, seed: int = 1234,
                           options: Optional[Mapping[str, object]] = None, norm: str = "none",
                           shift: bool = False, base_mean: Optional[torch.Tensor] = None,
-                          chunk: int = 200, split_name: str = "split",
-                          progress: bool = False) -> EvalResult:
+                          chunk: int = 200, split_name: str = "split", progress: bool = False,
+                          sampler: Optional[Iterable] = None,
+                          index: Optional[torch.Tensor] = None) -> EvalResult:
     """Accuracy of ``method`` on ``episodes`` episodes drawn from ``labels``.
 
     Args:
@@ -99,6 +113,9 @@ def evaluate_transductive(features: torch.Tensor, labels: np.ndarray, method: st
         options: the method's keyword options (e.g. ``{"lam": 0.7}``).
         norm, shift, base_mean: feature preprocessing (see :func:`fewshot.transductive.preprocess`).
         chunk: episodes processed together.
+        sampler: draw the episodes from it (see :func:`episode_indices`); ``episodes`` and
+            ``seed`` are then unused.
+        index: (episodes, n_way * (k_shot + n_query)) indices already drawn.
 
     Returns:
         EvalResult with per-episode accuracies, ``method`` set to the setting's tag and
@@ -110,7 +127,9 @@ def evaluate_transductive(features: torch.Tensor, labels: np.ndarray, method: st
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1 episode, got {chunk}")
     start = time.perf_counter()
-    index = episode_indices(labels, n_way, k_shot, n_query, episodes, seed).to(features.device)
+    if index is None:
+        index = episode_indices(labels, n_way, k_shot, n_query, episodes, seed, sampler)
+    index = index.to(features.device)
     n_support = n_way * k_shot
     ys = episode_labels(n_way, k_shot, features.device)
     yq = episode_labels(n_way, n_query, features.device)
@@ -149,6 +168,10 @@ def tune_lambda(features: torch.Tensor, labels: np.ndarray, method: str,
                          "laplacian-kmeans, laplacian-kmodes, laplacianshot")
     options = dict(kwargs.pop("options", None) or {})
     options.pop("lam", None)
+    if kwargs.get("index") is None:  # the same episodes for every candidate
+        kwargs["index"] = episode_indices(labels, kwargs.get("n_way", 5), kwargs.get("k_shot", 1),
+                                          kwargs.get("n_query", 15), kwargs.get("episodes", 1000),
+                                          kwargs.get("seed", 1234), kwargs.pop("sampler", None))
     scores: Dict[float, float] = {}
     for lam in grid:
         res = evaluate_transductive(features, labels, method, options={**options, "lam": lam}, **kwargs)
@@ -161,7 +184,8 @@ def evaluate_spec(spec: TransductiveSpec, features: torch.Tensor, labels: np.nda
                   k_shot: int, n_query: int, episodes: int, seed: int,
                   base_mean: Optional[torch.Tensor] = None,
                   val: Optional[Tuple[torch.Tensor, np.ndarray]] = None, split_name: str = "split",
-                  progress: bool = False) -> Tuple[EvalResult, Dict[str, object]]:
+                  progress: bool = False, sampler: Optional[Iterable] = None,
+                  val_sampler: Optional[Iterable] = None) -> Tuple[EvalResult, Dict[str, object]]:
     """One shot setting of ``fewshot eval --transductive``: tune lambda on ``val`` if asked, then
     evaluate. Returns the result and extra fields for ``results.json``.
 
@@ -169,22 +193,27 @@ def evaluate_spec(spec: TransductiveSpec, features: torch.Tensor, labels: np.nda
         features, labels: the evaluated split's (N, D) features and (N,) labels.
         base_mean: (D,) base-class mean when ``spec.norm`` centres.
         val: (features, labels) of the validation split, needed with ``spec.tune_lambda``.
+        sampler, val_sampler: where the test / validation episodes come from (default
+            ``EpisodeSampler`` with ``episodes`` / ``spec.val_episodes`` and ``seed``).
     """
     setting = dict(n_way=n_way, k_shot=k_shot, n_query=n_query, seed=seed, norm=spec.norm,
                    shift=spec.shift, base_mean=base_mean, chunk=spec.chunk)
     options = dict(spec.options)
+    if get_method(spec.method).has_lambda and not spec.tune_lambda:
+        options.setdefault("lam", get_method(spec.method).defaults["lam"])  # shown in the row's tag
     extra: Dict[str, object] = {}
     if spec.tune_lambda:
         if val is None:
             raise ValueError("tuning lambda needs the validation split's features and labels (val=...)")
         options["lam"], scores = tune_lambda(val[0], val[1], spec.method, spec.lambda_grid,
-                                             episodes=spec.val_episodes, options=options, **setting)
+                                             episodes=spec.val_episodes, options=options,
+                                             sampler=val_sampler, **setting)
         extra["lambda_scores"] = {str(lam): round(100 * acc, 3) for lam, acc in scores.items()}
         if progress:
             print(f"{spec.method} {n_way}-way {k_shot}-shot: lambda {options['lam']} chosen on the "
                   f"validation split (accuracy % per lambda: {extra['lambda_scores']})")
     res = evaluate_transductive(features, labels, spec.method, episodes=episodes, options=options,
-                               split_name=split_name, progress=progress, **setting)
+                                split_name=split_name, progress=progress, sampler=sampler, **setting)
     extra.update({"transductive": spec.method, "options": options, "norm": spec.norm,
                   "shift": spec.shift})
     return res, extra

@@ -57,7 +57,8 @@ def plot_learning_curves(runs: Sequence[PathLike], out: PathLike,
         rows = read_metrics(run)
         colour = f"C{i % 10}"
         ep, loss = series(rows, "train", "loss")
-        ax_loss.plot(ep, loss, color=colour, label=label)
+        dots = "o" if len(ep) <= 30 else None  # a short run's few rows stay visible
+        ax_loss.plot(ep, loss, color=colour, marker=dots, ms=3, label=label)
         terms = sorted({k for r in rows if r.get("kind") == "train" for k in r}
                        - {"kind", "episode", "loss", "acc", "lr", "episodes_per_s"})
         if len(terms) > 1:  # a multi-term loss: each term dashed (one term would repeat the loss)
@@ -65,7 +66,7 @@ def plot_learning_curves(runs: Sequence[PathLike], out: PathLike,
                 ax_loss.plot(*series(rows, "train", term), color=colour, ls="--", lw=0.8,
                              alpha=0.5 + 0.5 * j / len(terms), label=f"{label}: {term}")
         ep, acc = series(rows, "train", "acc")
-        ax_train.plot(ep, 100 * acc, color=colour, label=label)
+        ax_train.plot(ep, 100 * acc, color=colour, marker=dots, ms=3, label=label)
         ep, acc = series(rows, "val", "val_acc")
         _, ci = series(rows, "val", "val_ci95")
         if len(ep):

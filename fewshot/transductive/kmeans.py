@@ -69,7 +69,7 @@ def seeded_kmeans(zs: torch.Tensor, ys: torch.Tensor, zq: torch.Tensor, n_way: i
 
 @register_method("soft-kmeans")
 def soft_kmeans(zs: torch.Tensor, ys: torch.Tensor, zq: torch.Tensor, n_way: int, *,
-                iterations: int = 10, temperature: float = 1.0) -> torch.Tensor:
+                iterations: int = 10, temperature: float = 0.1) -> torch.Tensor:
     """Soft K-means refinement of the prototypes, support assignments fixed (one-hot).
 
     Starting from the prototypes, ``iterations`` times: z_q = softmax(-||x_q - m_k||^2 / T),
@@ -81,7 +81,9 @@ def soft_kmeans(zs: torch.Tensor, ys: torch.Tensor, zq: torch.Tensor, n_way: int
         zq: (E, Q, D) query features.
         n_way: clusters (classes).
         iterations: refinement steps (Ren et al. use 1).
-        temperature: T; smaller is harder (T -> 0 approaches K-means).
+        temperature: T; smaller is harder (T -> 0 approaches K-means). It is on the scale of
+            squared distances: 0.1 suits L2-normalised features (squared distances in [0, 4];
+            on glyphs' validation split 0.03 ... 0.3 all beat 1.0, which is too soft).
 
     Returns:
         (E, Q, n_way) soft assignments of the queries to the refined centres.

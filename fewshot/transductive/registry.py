@@ -36,6 +36,12 @@ class MethodInfo:
         return [p.name for p in params if p.kind is p.KEYWORD_ONLY or p.default is not p.empty]
 
     @property
+    def defaults(self) -> Dict[str, object]:
+        """Default value of every option."""
+        params = inspect.signature(self.fn).parameters
+        return {name: params[name].default for name in self.options}
+
+    @property
     def summary(self) -> str:
         doc = inspect.getdoc(self.fn) or ""
         return doc.splitlines()[0] if doc else ""

@@ -50,3 +50,14 @@ def test_benchmark_over_a_features_file(tmp_path):
     assert [(r["run"], r["n_way"]) for r in rows] == [("sep.npz", 5), ("noise.npz", 5)]  # 7 > 6 classes
     assert rows[0]["accuracy"] == 100.0
     assert abs(rows[1]["accuracy"] - 20.0) < 4 * rows[1]["ci95"] + 1  # chance level for 5 ways
+
+
+def test_markdown_table_shows_episodes_only_when_they_vary():
+    from fewshot.evaluation.benchmark import markdown_table
+
+    row = {"run": "r", "learner": "l", "model": "m", "trained_on": "t", "dataset": "d", "n_way": 5,
+           "k_shot": 1, "accuracy": 50.0, "ci95": 1.0}
+    same = markdown_table([{**row, "episodes": 600}, {**row, "dataset": "e", "episodes": 600}])
+    assert "episodes" not in same and "| r | l | m | t | e | 50.00 ± 1.00 |" in same
+    mixed = markdown_table([{**row, "episodes": 600}, {**row, "dataset": "e", "episodes": 200}])
+    assert "| evaluated on | episodes | 5-way 1-shot |" in mixed and "| e | 200 | 50.00 ± 1.00 |" in mixed

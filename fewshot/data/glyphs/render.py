@@ -23,11 +23,15 @@ _MIN_RENDER_PX = 56
 class RenderKnobs:
     """How much each instance is distorted. Amplitudes are at ``difficulty=1``.
 
+    The defaults were calibrated so that a Conv4 ProtoNet trained a few minutes on two CPU
+    cores gets about 94% 5-way 1-shot on the evaluation alphabets, against about 53% for an
+    untrained Conv4 (difficulty 0.67: 97% vs 67%; 1.33: 90% vs 42%).
+
     Attributes:
         difficulty: multiplies every amplitude below (0 = clean glyphs, only fonts vary).
         rotation: max rotation, degrees (uniform in +-).
         shear: max horizontal shear factor.
-        scale: max log-scale jitter (uniform in +-; 0.15 ~ +-16%).
+        scale: max log-scale jitter (uniform in +-; 0.18 ~ +-20%).
         aspect: max log aspect-ratio jitter.
         translate: max shift, fraction of the image side.
         elastic: std of the smooth displacement field, fraction of the image side.
@@ -37,14 +41,14 @@ class RenderKnobs:
     """
 
     difficulty: float = 1.0
-    rotation: float = 12.0
-    shear: float = 0.15
-    scale: float = 0.12
-    aspect: float = 0.10
-    translate: float = 0.05
-    elastic: float = 0.025
+    rotation: float = 18.0
+    shear: float = 0.225
+    scale: float = 0.18
+    aspect: float = 0.15
+    translate: float = 0.075
+    elastic: float = 0.0375
     elastic_grid: int = 4
-    stroke: float = 0.5
+    stroke: float = 0.75
     fill: float = 0.72
 
     def __post_init__(self) -> None:

@@ -144,7 +144,8 @@ def _select_cached(key, fonts, alphas) -> Tuple[GlyphClass, ...]:
             cands.append(GlyphClass(alpha.name, cp, covering, alpha.frame))
             masks.append(_silhouette(glyph))
     if not cands:
-        raise ValueError("no character passes the glyph selection; check alphabets and fonts")
+        raise ValueError(f"no character of {[a.name for a in alphas]} is covered by {min_fonts} of "
+                         f"the {len(fonts)} font(s) and visible; lower min_fonts or add fonts")
     m = np.asarray(masks, np.float32)  # (n, 400)
     area = m.sum(axis=1)
     kept: List[int] = []

@@ -1,6 +1,7 @@
 """Evaluation over cached features: same episodes as the inductive path, chunking, lambda
 tuning, and `fewshot eval --transductive` end to end on a tiny trained run."""
 
+import csv
 import json
 import sys
 from pathlib import Path
@@ -117,11 +118,21 @@ def test_fewshot_eval_transductive_end_to_end(tiny_run_dir):
                  "--lambda-grid", "0.1", "1.0", "--val-episodes", "3", "--shift-query"]) == 0
     assert main(["eval", str(run), *common, "--transductive", "tim", "--option", "steps=3",
                  "--norm", "l2"]) == 0
+    assert main(["eval", str(run), *common, "--transductive", "laplacianshot", "--norm", "none"]) == 0
+    # the same episodes as the inductive path: ProtoNet's logits are the nearest centroid's
+    assert main(["eval", str(run), *common, "--transductive", "nearest-centroid", "--norm", "none"]) == 0
+    def accuracies(name):
+        with (run / "eval" / name).open() as f:
+            return [row["accuracy"] for row in csv.DictReader(f)]
+
+    for k in (1, 2):
+        assert accuracies(f"tiny-test_3w{k}s_best_nearest-centroid.csv") == accuracies(f"tiny-test_3w{k}s_best.csv")
     rows = json.loads((run / "results.json").read_text())
     methods = sorted({r["method"] for r in rows})
     assert methods[0] == "inductive"
     assert any(m.startswith("laplacian-kmeans[cl2n,shift,lam=") for m in methods)
     assert "tim[l2,steps=3]" in methods
+    assert "laplacianshot[lam=0.7]" in methods  # the default Laplacian weight shows in the tag
     tuned = [r for r in rows if r.get("transductive") == "laplacian-kmeans"]
     assert len(tuned) == 2 and all(set(r["lambda_scores"]) == {"0.1", "1.0"} for r in tuned)
     assert all(r["ms_per_episode"] > 0 for r in rows)
