@@ -84,7 +84,7 @@ def main() -> None:
 
     def ours(k):
         sampler = EpisodeSampler(labels, a.way, a.shot, a.query, n_episodes=k, seed=0)
-        for s, ys, q, yq in TensorEpisodes(images, sampler, transform=normalise):
+        for _episode in TensorEpisodes(images, sampler, transform=normalise):
             pass
     results["fewshot EpisodeSampler + TensorEpisodes"] = rate(ours, a.episodes, a.repeats)
 
@@ -136,7 +136,7 @@ def main() -> None:
         print("learn2learn not installed: skipped")
 
     limit = results["plain one-gather limit"]
-    print(f"\n| path | episodes/s | ratio to plain gather |\n|---|---:|---:|")
+    print("\n| path | episodes/s | ratio to plain gather |\n|---|---:|---:|")
     for name, r in results.items():
         print(f"| {name} | {r:,.0f} | {r / limit:.2f}x |")
 

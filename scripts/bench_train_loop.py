@@ -22,9 +22,9 @@ from fewshot.backbones import Conv4
 from fewshot.config import load_config
 from fewshot.data.base import ImageSplit
 from fewshot.data.registry import register_dataset
+from fewshot.distances import squared_euclidean
 from fewshot.engine.trainer import train
 from fewshot.learners.protonet import prototypes
-from fewshot.distances import squared_euclidean
 
 
 def make_data(classes: int, per_class: int, size: int) -> ImageSplit:

@@ -260,8 +260,8 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
     log = (MetricsLog(run_dir / "metrics.jsonl", state["metrics_offset"] if state else None, episode, tb)
            if main else dist.NullLog())
     window = _Window(state["window"] if state else None)
-    if state:
-        restore_rng(state["rng_by_rank"][dist.rank()] if world > 1 else state["rng"])  # last: nothing above may draw random numbers after this
+    if state:  # last: nothing above may draw random numbers after this
+        restore_rng(state["rng_by_rank"][dist.rank()] if world > 1 else state["rng"])
 
     start = time.perf_counter()
     bar = tqdm(total=t.episodes, initial=episode, desc="train", disable=not (t.progress and main),

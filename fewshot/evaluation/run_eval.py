@@ -13,8 +13,8 @@ import torch
 
 from ..config import config_from_dict
 from ..data.registry import load_from_config
-from ..engine.build import build_learner
 from ..engine import distributed as dist
+from ..engine.build import build_learner
 from ..engine.checkpoint import CheckpointError, load_checkpoint
 from ..engine.inputs import Normalizer
 from ..engine.sampling import build_sampler

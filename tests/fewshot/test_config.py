@@ -75,7 +75,8 @@ def test_valid_keys_are_dotted():
 
 
 def test_option_overrides_merge_into_file_options(tmp_path):
-    path = write(tmp_path, "model:\n  options:\n    losses: {ce: 1.0, icnn: 1.0}\n    interp: {kind: mlti, alpha: 2.0}\n")
+    path = write(tmp_path, "model:\n  options:\n    losses: {ce: 1.0, icnn: 1.0}\n"
+                           "    interp: {kind: mlti, alpha: 2.0}\n")
     cfg = load_config(path, ["model.options.icnn_k=3", "model.options.interp.alpha=0.5"])
     assert cfg.model.options == {"losses": {"ce": 1.0, "icnn": 1.0}, "icnn_k": 3,
                                  "interp": {"kind": "mlti", "alpha": 0.5}}
