@@ -20,7 +20,6 @@ import yaml
 from tqdm.auto import tqdm
 
 from ..config import Config
-from ..data.registry import load_from_config
 from ..evaluation import evaluate
 from ..learners.pretrain import HEADS, SimpleShot, make_head
 from ..reporting.metrics import MetricsLog
@@ -28,9 +27,9 @@ from ..reporting.provenance import record_run
 from ..reporting.tensorboard import open_tensorboard
 from .batch_augment import AUGMENTS, augment_batch
 from .build import build_learner
-from .checkpoint import atomic_write_text, copy_checkpoint, remove_stale_temporaries, save_checkpoint
-from .inputs import Normalizer, channels_of, gather, pixel_stats
-from .rng import restore_rng, seed_everything, set_deterministic
+from .checkpoint import atomic_write_text, copy_checkpoint, save_checkpoint
+from .inputs import Normalizer, gather
+from .rng import restore_rng
 from .trainer import (
     TrainingError,
     TrainResult,
@@ -40,6 +39,7 @@ from .trainer import (
     _state,
     _Window,
     check_device,
+    prepare_run,
     probe,
 )
 
@@ -115,20 +115,7 @@ def pretrain(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
     check_pretrain_config(cfg)
     t, p = cfg.train, cfg.pretrain
     check_device(t.device)
-    run_dir = Path(run_dir)
-    ckpt_dir = run_dir / "checkpoints"
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(ckpt_dir)
-    remove_stale_temporaries(run_dir)
-    if t.threads:
-        torch.set_num_threads(t.threads)
-    set_deterministic(t.deterministic)
-    seed_everything(t.seed)
-
-    train_split = load_from_config(cfg.data, cfg.data.train_split)
-    val_split = load_from_config(cfg.data, cfg.data.val_split) if t.val_every else None
-    in_channels = channels_of(train_split.images)
-    norm = Normalizer(*pixel_stats(train_split.images), t.device)
+    run_dir, ckpt_dir, train_split, val_split, in_channels, norm = prepare_run(cfg, run_dir)
     learner: SimpleShot = build_learner(cfg, in_channels).to(t.device)
     head = make_head(p.head, learner.base_mean.numel(), train_split.num_classes, p.head_scale,
                      p.learn_head_scale).to(t.device)

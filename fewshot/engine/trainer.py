@@ -200,16 +200,13 @@ def _resume(ckpt_dir: Path, cfg: Config, learner, opt, sched, sampler) -> Option
     return state
 
 
-def train(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
-    """Train ``cfg.model`` episodically on ``cfg.data.train_split``; write everything to ``run_dir``.
+def prepare_run(cfg: Config, run_dir: Path, main: bool = True):
+    """What every training loop does first: run folders (written by the main process only), torch
+    threads and determinism, seeds, the train / validation splits and the pixel normaliser.
 
-    With ``resume=True`` the run continues from ``run_dir/checkpoints/last.pt`` (or starts from
-    episode 0 when the run was stopped before its first checkpoint).
+    Returns (run_dir, ckpt_dir, train_split, val_split or None, in_channels, normalizer).
     """
     t = cfg.train
-    check_device(t.device)
-    dist.check_train(t)
-    world, main = dist.world_size(), dist.is_main()  # distributed: only rank 0 writes files
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     if main:
@@ -220,11 +217,24 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
         torch.set_num_threads(t.threads)
     set_deterministic(t.deterministic)
     seed_everything(t.seed)
-
     train_split = load_from_config(cfg.data, cfg.data.train_split)
     val_split = load_from_config(cfg.data, cfg.data.val_split) if t.val_every else None
     in_channels = channels_of(train_split.images)
     norm = Normalizer(*pixel_stats(train_split.images), t.device)
+    return run_dir, ckpt_dir, train_split, val_split, in_channels, norm
+
+
+def train(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
+    """Train ``cfg.model`` episodically on ``cfg.data.train_split``; write everything to ``run_dir``.
+
+    With ``resume=True`` the run continues from ``run_dir/checkpoints/last.pt`` (or starts from
+    episode 0 when the run was stopped before its first checkpoint).
+    """
+    t = cfg.train
+    check_device(t.device)
+    dist.check_train(t)
+    world, main = dist.world_size(), dist.is_main()  # distributed: only rank 0 writes files
+    run_dir, ckpt_dir, train_split, val_split, in_channels, norm = prepare_run(cfg, run_dir, main)
     learner = build_learner(cfg, in_channels).to(t.device)
     opt = torch.optim.Adam(learner.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=t.lr_step, gamma=t.lr_gamma)

@@ -14,16 +14,7 @@ import tiny_run  # noqa: E402  (registers the "tiny" data set)
 from fewshot.cli import main  # noqa: E402
 from fewshot.engine import checkpoint as checkpoint_module  # noqa: E402
 from fewshot.engine.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from fewshot.engine.rng import set_deterministic  # noqa: E402
 from fewshot.learners import ProtoNet  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _restore_torch_globals():
-    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    yield
-    torch.set_num_threads(threads)
-    set_deterministic(det)
 
 
 @pytest.fixture

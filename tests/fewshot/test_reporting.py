@@ -9,14 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tiny_run  # noqa: E402  (registers the "tiny" data set)
 
 from fewshot.cli import main  # noqa: E402
-from fewshot.engine.rng import set_deterministic  # noqa: E402
 from fewshot.reporting import (  # noqa: E402
     MetricsLog,
     collect_results,
@@ -32,14 +30,6 @@ from fewshot.reporting import (  # noqa: E402
 )
 from fewshot.reporting import plots as plots_module  # noqa: E402
 from fewshot.reporting import tensorboard as tb_module  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _restore_torch_globals():
-    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    yield
-    torch.set_num_threads(threads)
-    set_deterministic(det)
 
 
 def png_size(path: Path):

@@ -22,20 +22,12 @@ import tiny_run  # noqa: E402  (registers the "tiny" data set)
 from fewshot.cli import main  # noqa: E402
 from fewshot.config import load_config  # noqa: E402
 from fewshot.engine.checkpoint import load_checkpoint, remove_stale_temporaries  # noqa: E402
-from fewshot.engine.rng import capture_rng, restore_rng, set_deterministic  # noqa: E402
+from fewshot.engine.rng import capture_rng, restore_rng  # noqa: E402
 from fewshot.engine.trainer import train  # noqa: E402
 from fewshot.learners import ProtoNet  # noqa: E402
 from fewshot.reporting.metrics import read_metrics  # noqa: E402
 
 SHORT = ["train.episodes=40", "train.val_every=20", "train.lr_step=15"]
-
-
-@pytest.fixture(autouse=True)
-def _restore_torch_globals():
-    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    yield
-    torch.set_num_threads(threads)
-    set_deterministic(det)
 
 
 def _config(tmp_path, *overrides):
