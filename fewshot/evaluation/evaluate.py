@@ -114,7 +114,7 @@ def embed_split(learner, images: np.ndarray, normalizer: Normalizer, batch_size:
     chunks = []
     starts = range(0, len(images), batch_size)
     for start in tqdm(starts, desc="embedding", disable=not progress, leave=False):
-        x = normalizer(torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])))
+        x = normalizer(torch.from_numpy(np.array(images[start:start + batch_size])))
         chunks.append(learner.embed(x))
     learner.train(was_training)
     return torch.cat(chunks)

@@ -98,6 +98,7 @@ def evaluate_run(target: Path, split: Optional[str] = None, n_way: Optional[int]
     """
     ckpt, run_dir = resolve_checkpoint(target)
     learner, cfg, norm = load_learner(ckpt, device, untrained=untrained)
+    own_data = dataclasses.replace(cfg.data)  # the run's own data: base mean and validation come from it
     for k, v in (data_overrides or {}).items():
         setattr(cfg.data, k, v)
     split_name = split or cfg.data.test_split
@@ -125,11 +126,12 @@ def evaluate_run(target: Path, split: Optional[str] = None, n_way: Optional[int]
     features = embed_split(learner, data.images, norm, progress=progress) if feature_cache else None
     base_mean = val = val_split = None
     if transductive is not None and transductive.needs_base_mean:
-        # base-class mean feature for centring: the training split's mean embedding
-        base_mean = embed_split(learner, load_from_config(cfg.data, cfg.data.train_split).images,
+        # base-class mean feature for centring: the mean embedding of the run's own training split
+        # (also when evaluating on another data set: the base classes are those the model saw)
+        base_mean = embed_split(learner, load_from_config(own_data, own_data.train_split).images,
                                 norm, progress=progress).mean(0)
-    if transductive is not None and transductive.tune_lambda:  # lambda chosen on validation
-        val_split = load_from_config(cfg.data, cfg.data.val_split)
+    if transductive is not None and transductive.tune_lambda:  # lambda chosen on the run's validation split
+        val_split = load_from_config(own_data, own_data.val_split)
         val = (embed_split(learner, val_split.images, norm, progress=progress), val_split.labels)
     model = "untrained" if untrained else ckpt.stem
     results, rows = [], []

@@ -2,6 +2,7 @@
 tuning, and `fewshot eval --transductive` end to end on a tiny trained run."""
 
 import csv
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -140,3 +141,26 @@ def test_fewshot_eval_transductive_end_to_end(tiny_run_dir):
     # options that only make sense with --transductive are refused without it
     assert main(["eval", str(run), "--quiet", "--lambda", "0.5"]) == 2
     assert main(["eval", str(run), "--quiet", "--transductive", "kmeans", "--lambda", "0.5"]) == 2
+
+
+def test_cross_domain_transductive_uses_the_runs_own_base_classes(tiny_run_dir):
+    """``--data OTHER --norm cl2n`` centres by the mean of the run's own training split, and
+    ``--tune-lambda`` tunes on the run's own validation split: the target data set has neither."""
+    import tiny_run
+
+    from fewshot.cli import main
+    from fewshot.data.registry import register_dataset
+
+    @register_dataset("tiny_target_only")
+    def load_target(split, root=None, image_size=16, **options):
+        if split != "novel":
+            raise ValueError(f"data set 'tiny_target_only' has no split {split!r}; it has only 'novel'")
+        full = tiny_run.load_tiny("test", image_size=image_size, seed=7)
+        return dataclasses.replace(full, name="tiny_target_only/novel")
+
+    run = tiny_run_dir
+    assert main(["eval", str(run), "--quiet", "--episodes", "4", "--shots", "1", "--data", "tiny_target_only",
+                 "--split", "novel", "--transductive", "laplacian-kmeans", "--norm", "cl2n", "--tune-lambda",
+                 "--lambda-grid", "0.1", "1.0", "--val-episodes", "3"]) == 0
+    rows = [r for r in json.loads((run / "results.json").read_text()) if r["dataset"] == "tiny_target_only"]
+    assert len(rows) == 1 and rows[0]["split"] == "novel" and rows[0]["method"].startswith("laplacian-kmeans[cl2n")
