@@ -121,6 +121,10 @@ class PretrainConfig:
     nesterov: bool = False
     milestones: List[int] = field(default_factory=list)  # steps where lr *= lr_gamma; empty: every lr_step
     augment: str = "none"  # none | flip | crop_flip (random resized crop + horizontal flip)
+    # Each batch in this many chunks, forward and backward one at a time (gradients accumulated):
+    # less memory; BatchNorm then sees batch_size / accumulate images, as each process of a
+    # distributed run sees batch_size / processes (chunks are split over the processes first).
+    accumulate: int = 1
 
 
 @dataclass

@@ -93,9 +93,6 @@ def _train(args, dist) -> int:
     main = dist.is_main()
     say = print if main else (lambda *a, **k: None)  # rank 0 speaks for all
     say(f"run folder: {run_dir}")
-    if cfg.model.learner == "pretrain" and dist.world_size() > 1:
-        raise ConfigError("distributed pre-training (model.learner: pretrain) is not supported yet; run "
-                          "it on one process, then train episodically with torchrun")
     if cfg.model.learner == "pretrain":  # standard (non-episodic) pre-training
         from ..engine.pretrain import pretrain as train
     result = train(cfg, run_dir, resume=bool(args.resume))

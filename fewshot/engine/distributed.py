@@ -128,11 +128,16 @@ def wrap(learner: nn.Module) -> Optional[nn.Module]:
     Call the result as ``step(tasks, n_way, grouped)``. ``find_unused_parameters`` is on because
     a learner may leave some parameters out of a step (e.g. an evaluation-only head).
     """
+    return ddp(_Step(learner))
+
+
+def ddp(module: nn.Module) -> Optional[nn.Module]:
+    """``module`` under DistributedDataParallel (gradients all-reduced); None in a single-process run."""
     if world_size() == 1:
         return None
-    device = next(learner.parameters()).device
+    device = next(module.parameters()).device
     ids = [device.index] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(_Step(learner), device_ids=ids, find_unused_parameters=True)
+    return nn.parallel.DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True)
 
 
 def sync_context(step: Optional[nn.Module], sync: bool):

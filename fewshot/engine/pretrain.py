@@ -6,6 +6,11 @@ shuffled batches; validation is nearest-centroid episodes (the ``pretrain`` lear
 mean feature is stored in the learner, so every checkpoint can centre features. Checkpoints have
 the trainer's format (``model`` holds the learner: backbone + base mean; the head is kept under
 ``head`` for resuming only), so ``fewshot eval`` works on them. ``train.episodes`` counts steps.
+
+Distributed (torchrun): ``pretrain.batch_size`` is the batch of one optimiser step over all
+processes. It is cut into ``processes x pretrain.accumulate`` interleaved chunks (chunk g holds
+rows g, g + G, ... of the batch); process r runs chunks r, r + P, ... one at a time and DDP
+averages the gradients, so P processes compute what one process does with ``accumulate = P``.
 """
 
 from __future__ import annotations
@@ -19,12 +24,15 @@ import torch.nn.functional as F
 import yaml
 from tqdm.auto import tqdm
 
+from episodes import EpisodeSampler
+
 from ..config import Config
 from ..evaluation import evaluate
 from ..learners.pretrain import HEADS, SimpleShot, make_head
 from ..reporting.metrics import MetricsLog
 from ..reporting.provenance import record_run
 from ..reporting.tensorboard import open_tensorboard
+from . import distributed as dist
 from .batch_augment import AUGMENTS, augment_batch
 from .build import build_learner
 from .checkpoint import atomic_write_text, copy_checkpoint, save_checkpoint
@@ -95,9 +103,15 @@ def check_pretrain_config(cfg: Config) -> None:
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ValueError(f"config key {key!r} must be one of {allowed}, got {value!r}")
-    if p.batch_size < 1 or p.momentum < 0 or not p.head_scale > 0:
-        raise ValueError("pretrain.batch_size must be >= 1, pretrain.momentum >= 0 and "
-                         f"pretrain.head_scale > 0; got {p.batch_size}, {p.momentum}, {p.head_scale}")
+    if p.batch_size < 1 or p.momentum < 0 or not p.head_scale > 0 or p.accumulate < 1:
+        raise ValueError("pretrain.batch_size and pretrain.accumulate must be >= 1, pretrain.momentum >= 0 and "
+                         f"pretrain.head_scale > 0; got {p.batch_size}, {p.accumulate}, {p.momentum}, "
+                         f"{p.head_scale}")
+    chunks = dist.world_size() * p.accumulate
+    if p.batch_size % chunks:
+        raise ValueError(f"pretrain.batch_size={p.batch_size} does not split into {chunks} equal chunks "
+                         f"({dist.world_size()} process(es) x pretrain.accumulate={p.accumulate}); "
+                         f"choose a multiple of {chunks}")
     if any(b <= a for a, b in zip(p.milestones, p.milestones[1:])) or any(m < 1 for m in p.milestones):
         raise ValueError(f"pretrain.milestones must be increasing steps >= 1, got {p.milestones}")
 
@@ -110,12 +124,24 @@ def _optimizer(cfg: Config, params):
     return torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
 
 
+class _Classify(torch.nn.Module):
+    """Backbone + head as one module, so that DDP all-reduces the gradients of both."""
+
+    def __init__(self, learner: SimpleShot, head: torch.nn.Module):
+        super().__init__()
+        self.learner, self.head = learner, head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.learner.embed(x))
+
+
 def pretrain(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
     """Pre-train ``cfg.model`` (learner ``pretrain``) on all classes of ``cfg.data.train_split``."""
     check_pretrain_config(cfg)
     t, p = cfg.train, cfg.pretrain
     check_device(t.device)
-    run_dir, ckpt_dir, train_split, val_split, in_channels, norm = prepare_run(cfg, run_dir)
+    world, rank, main = dist.world_size(), dist.rank(), dist.is_main()  # distributed: rank 0 writes
+    run_dir, ckpt_dir, train_split, val_split, in_channels, norm = prepare_run(cfg, run_dir, main)
     learner: SimpleShot = build_learner(cfg, in_channels).to(t.device)
     head = make_head(p.head, learner.base_mean.numel(), train_split.num_classes, p.head_scale,
                      p.learn_head_scale).to(t.device)
@@ -129,43 +155,59 @@ def pretrain(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
     if state:
         head.load_state_dict(state["head"])
     # Written only now: a resume refused above must leave the run's config.yaml as it was.
-    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    if main:
+        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     step, best_val = (state["episode"], state["best_val"]) if state else (0, None)
     saved_at = step if state else None
-    record_run(run_dir, resumed_from=step if state else None)
-    tb = open_tensorboard(run_dir / "tensorboard", step if state else None) if t.tensorboard else None
-    log = MetricsLog(run_dir / "metrics.jsonl", state["metrics_offset"] if state else None, step, tb)
+    if main:
+        record_run(run_dir, resumed_from=step if state else None)
+    tb = open_tensorboard(run_dir / "tensorboard", step if state else None) if t.tensorboard and main else None
+    log = (MetricsLog(run_dir / "metrics.jsonl", state["metrics_offset"] if state else None, step, tb)
+           if main else dist.NullLog())
     window = _Window(state["window"] if state else None)
     if state:
-        restore_rng(state["rng"])
+        restore_rng(state["rng_by_rank"][rank] if world > 1 else state["rng"])
+    model = _Classify(learner, head)
+    wrapped = dist.ddp(model) or model
+    n_chunks = world * p.accumulate  # chunk g: rows g, g + n_chunks, ... of the step's batch
+    mine = [rank + world * a for a in range(p.accumulate)]  # this process's chunks
 
     def checkpoint() -> dict:
         out = _state(cfg, learner, opt, sched, batches, norm, in_channels, step, best_val, log, window)
         return {**out, "head": head.state_dict(), "kind": "pretrain"}
 
     start = time.perf_counter()
-    bar = tqdm(total=t.episodes, initial=step, desc="pretrain", disable=not t.progress, dynamic_ncols=True)
+    bar = tqdm(total=t.episodes, initial=step, desc="pretrain", disable=not (t.progress and main),
+               dynamic_ncols=True)
     learner.train()
     head.train()
     try:
         while step < t.episodes:
             index = batches.indices(step)
-            x = norm(gather(train_split.images, index))
-            x = augment_batch(x, p.augment, torch.Generator().manual_seed(t.seed * 1_000_003 + step))
-            y = labels[torch.as_tensor(index, device=t.device)]
-            logits = head(learner.embed(x))
-            loss = F.cross_entropy(logits, y)
+            opt.zero_grad(set_to_none=True)
+            total = {"loss": 0.0, "acc": 0.0}
+            for a, g in enumerate(mine):
+                chunk = index[g::n_chunks]  # still sorted
+                x = norm(gather(train_split.images, chunk))
+                seed = (t.seed * 1_000_003 + step) * n_chunks + g  # one chunk: the single-batch seed
+                x = augment_batch(x, p.augment, torch.Generator().manual_seed(seed))
+                y = labels[torch.as_tensor(chunk, device=t.device)]
+                with dist.sync_context(wrapped if world > 1 else None, a == len(mine) - 1):
+                    logits = wrapped(x)
+                    loss = F.cross_entropy(logits, y)
+                    (loss / p.accumulate).backward()
+                total["loss"] += loss.detach() / p.accumulate
+                total["acc"] += (logits.argmax(1) == y).float().mean() / p.accumulate
+            mean = dist.mean_over_ranks(total)  # every rank checks and logs the same numbers
             step += 1
             batches.step = step
-            if not torch.isfinite(loss):
-                raise TrainingError(f"pre-training stopped: the loss became {loss.item()} at step {step}; "
-                                    f"the last good checkpoint (step {saved_at}) is kept. Lower train.lr.")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+            if not torch.isfinite(mean["loss"]):
+                raise TrainingError(f"pre-training stopped: the loss became {mean['loss'].item()} at step "
+                                    f"{step}; the last good checkpoint (step {saved_at}) is kept. Lower train.lr.")
             lr = opt.param_groups[0]["lr"]
             opt.step()
             sched.step()
-            window.add({"loss": loss.detach(), "acc": (logits.argmax(1) == y).float().mean()})
+            window.add(mean)
             bar.update(1)
             if step % t.log_every == 0 or step == t.episodes:
                 row = window.flush()
@@ -175,21 +217,28 @@ def pretrain(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
             if learner.center and (validate or step == t.episodes):  # the mean of the current features
                 learner.set_base_mean(base_class_mean(learner, train_split.images, norm))
             if validate:
-                res = evaluate(learner, val_split, norm, n_way=cfg.eval.n_way, k_shot=cfg.eval.shots[0],
-                               n_query=cfg.eval.n_query, episodes=t.val_episodes, seed=t.seed + 1)
+                val_sampler = EpisodeSampler(val_split.labels, n_way=cfg.eval.n_way, k_shot=cfg.eval.shots[0],
+                                             n_query=cfg.eval.n_query, n_episodes=t.val_episodes, seed=t.seed + 1)
+                res = dist.evaluate_sharded(evaluate, learner, val_split, norm, val_sampler)
                 log.write("val", step, val_acc=res.mean, val_ci95=res.ci95)
-                bar.write(f"step {step}: validation {res}")
+                if main:
+                    bar.write(f"step {step}: validation {res}")
                 if best_val is None or res.mean > best_val:
                     best_val = res.mean
                     _check_weights(learner, step, "the previous best.pt is kept")
-                    save_checkpoint(checkpoint(), ckpt_dir / "best.pt")
+                    best = checkpoint()  # a collective under DDP: every rank builds it
+                    if main:
+                        save_checkpoint(best, ckpt_dir / "best.pt")
             if (t.ckpt_every and step % t.ckpt_every == 0) or step == t.episodes:
                 _check_weights(learner, step, f"the last good checkpoint (step {saved_at}) is kept")
-                _save_last(checkpoint(), ckpt_dir, t.keep_last)
+                last = checkpoint()
+                if main:
+                    _save_last(last, ckpt_dir, t.keep_last)
                 saved_at = step
     finally:
         bar.close()
         log.close()
-    if val_split is None:
+    if val_split is None and main:
         copy_checkpoint(ckpt_dir / "last.pt", ckpt_dir / "best.pt")
+    dist.barrier()  # the other ranks read the checkpoints next (final evaluation)
     return TrainResult(run_dir, step, best_val, time.perf_counter() - start)
