@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import time
-import uuid
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -126,22 +123,6 @@ def cached_split(spec: CacheSpec, collect: Callable[[], Collected], options: Loa
         found = collect()
         write_cache(folder, spec, found, options, time.perf_counter() - start)
     return open_cache(folder)
-
-
-def _publish(tmp: Path, folder: Path, spec: CacheSpec) -> None:
-    """Rename ``tmp`` over ``folder``; if another process finished the same cache first, keep it."""
-    old = None
-    if folder.exists():
-        old = folder.with_name(f".{folder.name}.old-{uuid.uuid4().hex[:8]}")
-        os.rename(folder, old)
-    try:
-        os.rename(tmp, folder)
-    except OSError:
-        if not is_valid(folder, spec):
-            raise
-        shutil.rmtree(tmp, ignore_errors=True)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def report_skipped(spec: CacheSpec, skipped: List[str]) -> None:

@@ -19,10 +19,11 @@ from typing import Iterator, List, Tuple
 import numpy as np
 from tqdm.auto import tqdm
 
-from .cache import FORMAT, CacheSpec, Collected, _publish, report_skipped
+from .cache import FORMAT, CacheSpec, Collected, is_valid, report_skipped
 from .errors import CorruptImageError
 from .images import to_array
 from .options import LoadOptions
+from .publish import publish_folder
 
 CHUNK = 512
 
@@ -122,7 +123,7 @@ def write_cache(folder: Path, spec: CacheSpec, found: Collected, options: LoadOp
                     "seconds": round(seconds_listing + time.perf_counter() - start, 2),
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str))
-        _publish(tmp, folder, spec)
+        publish_folder(tmp, folder, lambda f: is_valid(f, spec))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

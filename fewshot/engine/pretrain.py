@@ -39,16 +39,16 @@ from .checkpoint import atomic_write_text, copy_checkpoint, save_checkpoint
 from .inputs import Normalizer, gather
 from .rng import restore_rng
 from .trainer import (
+    MetricWindow,
     TrainingError,
     TrainResult,
-    _check_weights,
-    _resume,
-    _save_last,
-    _state,
-    _Window,
     check_device,
+    check_weights,
     prepare_run,
     probe,
+    resume_state,
+    run_state,
+    save_last,
 )
 
 
@@ -151,7 +151,7 @@ def pretrain(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
              else torch.optim.lr_scheduler.StepLR(opt, t.lr_step, t.lr_gamma))
     batches = EpochBatches(len(train_split), p.batch_size, t.seed)
     probe(learner, cfg, norm, train_split.images)
-    state = _resume(ckpt_dir, cfg, learner, opt, sched, batches) if resume else None
+    state = resume_state(ckpt_dir, cfg, learner, opt, sched, batches) if resume else None
     if state:
         head.load_state_dict(state["head"])
     # Written only now: a resume refused above must leave the run's config.yaml as it was.
@@ -164,7 +164,7 @@ def pretrain(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
     tb = open_tensorboard(run_dir / "tensorboard", step if state else None) if t.tensorboard and main else None
     log = (MetricsLog(run_dir / "metrics.jsonl", state["metrics_offset"] if state else None, step, tb)
            if main else dist.NullLog())
-    window = _Window(state["window"] if state else None)
+    window = MetricWindow(state["window"] if state else None)
     if state:
         restore_rng(state["rng_by_rank"][rank] if world > 1 else state["rng"])
     model = _Classify(learner, head)
@@ -173,7 +173,7 @@ def pretrain(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
     mine = [rank + world * a for a in range(p.accumulate)]  # this process's chunks
 
     def checkpoint() -> dict:
-        out = _state(cfg, learner, opt, sched, batches, norm, in_channels, step, best_val, log, window)
+        out = run_state(cfg, learner, opt, sched, batches, norm, in_channels, step, best_val, log, window)
         return {**out, "head": head.state_dict(), "kind": "pretrain"}
 
     start = time.perf_counter()
@@ -225,15 +225,15 @@ def pretrain(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
                     bar.write(f"step {step}: validation {res}")
                 if best_val is None or res.mean > best_val:
                     best_val = res.mean
-                    _check_weights(learner, step, "the previous best.pt is kept")
+                    check_weights(learner, step, "the previous best.pt is kept")
                     best = checkpoint()  # a collective under DDP: every rank builds it
                     if main:
                         save_checkpoint(best, ckpt_dir / "best.pt")
             if (t.ckpt_every and step % t.ckpt_every == 0) or step == t.episodes:
-                _check_weights(learner, step, f"the last good checkpoint (step {saved_at}) is kept")
+                check_weights(learner, step, f"the last good checkpoint (step {saved_at}) is kept")
                 last = checkpoint()
                 if main:
-                    _save_last(last, ckpt_dir, t.keep_last)
+                    save_last(last, ckpt_dir, t.keep_last)
                 saved_at = step
     finally:
         bar.close()

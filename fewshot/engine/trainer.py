@@ -59,7 +59,7 @@ class TrainResult:
     seconds: float
 
 
-class _Window:
+class MetricWindow:
     """Sums of the episode outputs since the last metrics row; part of the checkpoint, so a
     resumed run writes the same means as an uninterrupted one."""
 
@@ -86,7 +86,7 @@ class _Window:
         return {"sums": dict(self.sums), "seen": self.seen}
 
 
-def _state(cfg, learner, opt, sched, sampler, norm, in_channels, episode, best_val, log, window
+def run_state(cfg, learner, opt, sched, sampler, norm, in_channels, episode, best_val, log, window
            ) -> Dict[str, Any]:
     grads = {}
     if episode % cfg.train.meta_batch:  # mid meta-batch: the accumulated gradients are state too
@@ -103,7 +103,7 @@ def _state(cfg, learner, opt, sched, sampler, norm, in_channels, episode, best_v
     }
 
 
-def _save_last(state: Dict[str, Any], ckpt_dir: Path, keep_last: int) -> None:
+def save_last(state: Dict[str, Any], ckpt_dir: Path, keep_last: int) -> None:
     """``last.pt`` plus the ``keep_last`` most recent ``episode-NNNNNNN.pt`` snapshots."""
     if not keep_last:
         save_checkpoint(state, ckpt_dir / "last.pt")
@@ -120,7 +120,7 @@ def _crossed(episode: int, n: int, every: int) -> bool:
     return every > 0 and episode // every > (episode - n) // every
 
 
-def _check_weights(learner, episode: int, kept: str) -> None:
+def check_weights(learner, episode: int, kept: str) -> None:
     bad = [n for n, p in learner.named_parameters() if not bool(torch.isfinite(p).all())]
     if bad:
         raise TrainingError(f"training stopped: parameter {bad[0]!r} became NaN or infinite by episode "
@@ -168,7 +168,7 @@ def probe(learner, cfg: Config, norm: Normalizer, images) -> None:
         learner.train(was_training)
 
 
-def _resume(ckpt_dir: Path, cfg: Config, learner, opt, sched, sampler) -> Optional[Dict[str, Any]]:
+def resume_state(ckpt_dir: Path, cfg: Config, learner, opt, sched, sampler) -> Optional[Dict[str, Any]]:
     """Load ``last.pt`` into the freshly built objects; None when there is no checkpoint yet."""
     path = ckpt_dir / "last.pt"
     if not path.is_file():
@@ -256,7 +256,7 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
         sampler = sampler.shard(dist.rank(), world)
         seed_everything(dist.rank_seed(t.seed))
     probe(learner, cfg, norm, train_split.images)
-    state = _resume(ckpt_dir, cfg, learner, opt, sched, sampler) if resume else None
+    state = resume_state(ckpt_dir, cfg, learner, opt, sched, sampler) if resume else None
     # Written only now: a resume refused above must leave the run's config.yaml as it was.
     if main:
         atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
@@ -269,7 +269,7 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
     tb = open_tensorboard(run_dir / "tensorboard", episode if state else None) if t.tensorboard and main else None
     log = (MetricsLog(run_dir / "metrics.jsonl", state["metrics_offset"] if state else None, episode, tb)
            if main else dist.NullLog())
-    window = _Window(state["window"] if state else None)
+    window = MetricWindow(state["window"] if state else None)
     if state:  # last: nothing above may draw random numbers after this
         restore_rng(state["rng_by_rank"][dist.rank()] if world > 1 else state["rng"])
 
@@ -327,16 +327,16 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
                     bar.write(f"episode {episode}: validation {res}")
                 if best_val is None or res.mean > best_val:
                     best_val = res.mean
-                    _check_weights(learner, episode, "the previous best.pt is kept")
-                    best = _state(cfg, learner, opt, sched, sampler, norm, in_channels, episode, best_val, log,
+                    check_weights(learner, episode, "the previous best.pt is kept")
+                    best = run_state(cfg, learner, opt, sched, sampler, norm, in_channels, episode, best_val, log,
                                   window)
                     if main:
                         save_checkpoint(best, ckpt_dir / "best.pt")
             if _crossed(episode, n, t.ckpt_every) or episode == t.episodes:
-                _check_weights(learner, episode, f"the last good checkpoint (episode {saved_at}) is kept")
-                last = _state(cfg, learner, opt, sched, sampler, norm, in_channels, episode, best_val, log, window)
+                check_weights(learner, episode, f"the last good checkpoint (episode {saved_at}) is kept")
+                last = run_state(cfg, learner, opt, sched, sampler, norm, in_channels, episode, best_val, log, window)
                 if main:
-                    _save_last(last, ckpt_dir, t.keep_last)
+                    save_last(last, ckpt_dir, t.keep_last)
                 saved_at = episode
     finally:
         bar.close()

@@ -22,6 +22,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from ..paths import PathLike, resolve_data_dir
+from ..publish import publish_folder
 from . import options as opt
 from .fonts import discover_fonts
 from .render import render_instances
@@ -112,7 +113,7 @@ def build_glyphs(root: Optional[PathLike] = None, image_size: int = 28, seed: in
                                 round(time.perf_counter() - start, 2))
         # The manifest is written last: its presence marks a complete build.
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
-        _publish(tmp, folder, o)
+        publish_folder(tmp, folder, lambda f: opt.is_valid_cache(f, o))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
@@ -146,18 +147,3 @@ def _split_info(splits, classes: List[GlyphClass]) -> dict:
         info[s] = {"alphabets": splits[s], "classes": [start, start + count]}
         start += count
     return info
-
-
-def _publish(tmp: Path, folder: Path, o: dict) -> None:
-    """Rename ``tmp`` to ``folder``, replacing an old or invalid one; keep a racing valid one."""
-    old = None
-    if folder.exists():
-        old = folder.with_name(f".{folder.name}.old-{uuid.uuid4().hex[:8]}")
-        os.rename(folder, old)
-    try:
-        os.rename(tmp, folder)
-    except OSError:
-        if not opt.is_valid_cache(folder, o):  # not another process's finished build
-            raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
