@@ -49,8 +49,14 @@ def collect_results(runs: Sequence[PathLike]) -> List[Dict]:
                                        r.get("method", ""), r["n_way"], r["k_shot"]))
 
 
+VARYING = {"n_way": "ways", "k_shot": "shots", "n_query": "queries"}  # fixed column -> distribution key
+
+
 def _cell(row: Dict, key: str) -> str:
     value = row.get(key, "")
+    spread = row.get(VARYING.get(key, ""))
+    if value == 0 and isinstance(spread, dict):  # varies between episodes: its range and mean
+        return f"{spread['min']}-{spread['max']} (mean {spread['mean']:.1f})"
     if key in ("accuracy", "ci95") and isinstance(value, (int, float)):
         return f"{value:.2f}"
     if key == "method":

@@ -250,3 +250,19 @@ def test_plot_command_on_a_trained_run_and_the_demo_ending(tmp_path, capsys):
     assert png_size(tmp_path / "p" / "embedding_tsne_episode.png") == expected(plots_module.EMBEDDING_SIZE)
     assert main(["plot", str(run), "--what", "embedding", "--classes", "50"]) == 2
     assert "n_classes must be in 2..5" in capsys.readouterr().err
+
+
+def test_report_shows_the_range_of_ways_shots_and_queries_when_they_vary():
+    from fewshot.reporting.report import markdown_table
+
+    row = {"dataset": "glyphs", "split": "evaluation", "n_way": 0, "k_shot": 0, "n_query": 0, "episodes": 600,
+           "accuracy": 71.5, "ci95": 1.2, "learner": "protonet", "backbone": "conv4", "method": "inductive",
+           "model": "best", "run": "r", "commit": "abc",
+           "ways": {"mean": 12.25, "min": 5, "max": 40}, "shots": {"mean": 3.5, "min": 1, "max": 20},
+           "queries": {"mean": 9.0, "min": 2, "max": 10}}
+    fixed = {**row, "n_way": 5, "k_shot": 1, "n_query": 15}
+    for key in ("ways", "shots", "queries"):
+        fixed.pop(key)
+    lines = markdown_table([row, fixed]).splitlines()
+    assert "| 5-40 (mean 12.2) | 1-20 (mean 3.5) | 2-10 (mean 9.0) |" in lines[2]
+    assert "| 5 | 1 | 15 |" in lines[3]
