@@ -33,6 +33,6 @@ if ! "$VENV/bin/python" -c "import learn2learn" 2>/dev/null; then
   )
   rm -rf "$tmp"
 fi
-$PIP install -q -e ".[dev]"
+$PIP install -q -e ".[dev,tensorboard]"  # TensorBoard too, so that its test runs
 echo "$HASH" > "$STAMP"
 echo "set-up done: $VENV"
