@@ -31,6 +31,12 @@ SCRIPT = textwrap.dedent("""
         idx = rng.choice(n, 80, replace=False)
         batch = split.images[np.sort(idx)]
         assert (batch[:, 0, 0, 0] == np.sort(idx) // 600).all()
+    import torch  # a training process: torch, the episode sampler, float episodes
+    from episodes import EpisodeSampler, TensorEpisodes
+    from fewshot.engine.inputs import Normalizer
+    sampler = EpisodeSampler(split.labels, 5, 5, 15, n_episodes=300, seed=0)
+    for support, ys, query, yq in TensorEpisodes(split.images, sampler, transform=Normalizer([0.5] * 3, [0.25] * 3)):
+        assert support.shape == (25, 3, 84, 84) and query.dtype == torch.float32
     print(after_build, anon_mib())
 """)
 
@@ -41,4 +47,7 @@ def test_large_cache_stays_out_of_memory(tmp_path):
     out = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True,
                          check=True)
     after_build, after_reads = map(int, out.stdout.split()[-2:])
-    assert after_build < 300 and after_reads < 300, (after_build, after_reads)  # cache is 813 MiB
+    print(f"anonymous memory of a process holding the 813 MiB cache: {after_build} MiB after building it, "
+          f"{after_reads} MiB after 200 gathers and 300 float episodes (torch imported)")
+    # the cache is 813 MiB; the issue's bound for a sampling run is 500 MB
+    assert after_build < 300 and after_reads < 450, (after_build, after_reads)
