@@ -3,7 +3,7 @@
 Same in-memory data for everyone (uint8 colour images), same episode shape, and everyone
 delivers the same thing: normalised float32 support and query tensors with labels 0..N-1.
 
-    python scripts/bench_sampler.py [--classes 64 --per-class 100 --size 84 --episodes 300]
+    python scripts/bench_sampler.py [--classes 64 --per-class 100 --size 84 --episodes 100 --repeats 10]
 
 The "plain gather" row is the limit: indices drawn in advance, then one tensor gather (over the
 rows of a 2-D view, the fastest copy torch offers) plus float conversion and normalisation per
@@ -52,8 +52,8 @@ def main() -> None:
     p.add_argument("--way", type=int, default=5)
     p.add_argument("--shot", type=int, default=5)
     p.add_argument("--query", type=int, default=15)
-    p.add_argument("--episodes", type=int, default=300)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--episodes", type=int, default=100)
+    p.add_argument("--repeats", type=int, default=10, help="interleaved rounds; the best of each path counts")
     a = p.parse_args()
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(0)
