@@ -106,9 +106,16 @@ def episode_labels(n_way: int, per_class: int, device=None) -> torch.Tensor:
 
 
 @torch.no_grad()
-def embed_split(learner, images: np.ndarray, normalizer: Normalizer, batch_size: int = 500,
+def embed_split(learner, images: np.ndarray, normalizer: Normalizer, batch_size: Optional[int] = None,
                 progress: bool = False) -> torch.Tensor:
-    """Backbone features of every image of a split: (N, D), computed once, in eval mode."""
+    """Backbone features of every image of a split: (N, D), computed once, in eval mode.
+
+    ``batch_size`` defaults to 64 on a CPU, where activations of small batches stay in the caches
+    (measured: Conv4 at 28x28 embeds about 2x faster per image than in batches of 500), and to 512
+    on a GPU.
+    """
+    if batch_size is None:
+        batch_size = 64 if normalizer.device.type == "cpu" else 512
     was_training = learner.training
     learner.eval()
     chunks = []
