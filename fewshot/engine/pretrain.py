@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 from tqdm.auto import tqdm
 
 from episodes import EpisodeSampler
@@ -29,23 +28,20 @@ from episodes import EpisodeSampler
 from ..config import Config
 from ..evaluation import evaluate
 from ..learners.pretrain import HEADS, SimpleShot, make_head
-from ..reporting.metrics import MetricsLog
-from ..reporting.provenance import record_run
-from ..reporting.tensorboard import open_tensorboard
 from . import distributed as dist
 from .batch_augment import AUGMENTS, augment_batch
 from .build import build_learner
-from .checkpoint import atomic_write_text, copy_checkpoint, save_checkpoint
+from .checkpoint import copy_checkpoint, save_checkpoint
 from .inputs import Normalizer, gather
-from .rng import restore_rng
 from .trainer import (
-    MetricWindow,
     TrainingError,
     TrainResult,
     check_device,
     check_weights,
+    open_run_logs,
     prepare_run,
     probe,
+    restore_run_rng,
     resume_state,
     run_state,
     save_last,
@@ -154,19 +150,11 @@ def pretrain(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
     state = resume_state(ckpt_dir, cfg, learner, opt, sched, batches) if resume else None
     if state:
         head.load_state_dict(state["head"])
-    # Written only now: a resume refused above must leave the run's config.yaml as it was.
-    if main:
-        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     step, best_val = (state["episode"], state["best_val"]) if state else (0, None)
     saved_at = step if state else None
-    if main:
-        record_run(run_dir, resumed_from=step if state else None)
-    tb = open_tensorboard(run_dir / "tensorboard", step if state else None) if t.tensorboard and main else None
-    log = (MetricsLog(run_dir / "metrics.jsonl", state["metrics_offset"] if state else None, step, tb)
-           if main else dist.NullLog())
-    window = MetricWindow(state["window"] if state else None)
+    log, window = open_run_logs(cfg, run_dir, state, main)
     if state:
-        restore_rng(state["rng_by_rank"][rank] if world > 1 else state["rng"])
+        restore_run_rng(state)
     model = _Classify(learner, head)
     wrapped = dist.ddp(model) or model
     n_chunks = world * p.accumulate  # chunk g: rows g, g + n_chunks, ... of the step's batch

@@ -103,6 +103,28 @@ def run_state(cfg, learner, opt, sched, sampler, norm, in_channels, episode, bes
     }
 
 
+def open_run_logs(cfg, run_dir: Path, state: Optional[Dict[str, Any]], main: bool):
+    """Start (or continue, from checkpoint ``state``) a run's records: ``config.yaml``, ``run.json``,
+    ``metrics.jsonl`` and TensorBoard events, written by rank 0 only (other ranks log nowhere).
+
+    Call it after a resume was accepted: a refused resume must leave ``config.yaml`` as it was.
+    Returns ``(log, window)``.
+    """
+    resumed_from = state["episode"] if state else None
+    if main:
+        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        record_run(run_dir, resumed_from=resumed_from)
+    tb = open_tensorboard(run_dir / "tensorboard", resumed_from) if cfg.train.tensorboard and main else None
+    log = (MetricsLog(run_dir / "metrics.jsonl", state["metrics_offset"] if state else None, resumed_from or 0, tb)
+           if main else dist.NullLog())
+    return log, MetricWindow(state["window"] if state else None)
+
+
+def restore_run_rng(state: Dict[str, Any]) -> None:
+    """This process's random generators as the checkpoint saved them (each rank its own)."""
+    restore_rng(state["rng_by_rank"][dist.rank()] if dist.world_size() > 1 else state["rng"])
+
+
 def save_last(state: Dict[str, Any], ckpt_dir: Path, keep_last: int) -> None:
     """``last.pt`` plus the ``keep_last`` most recent ``episode-NNNNNNN.pt`` snapshots."""
     if not keep_last:
@@ -257,21 +279,13 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
         seed_everything(dist.rank_seed(t.seed))
     probe(learner, cfg, norm, train_split.images)
     state = resume_state(ckpt_dir, cfg, learner, opt, sched, sampler) if resume else None
-    # Written only now: a resume refused above must leave the run's config.yaml as it was.
-    if main:
-        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     if resume and state is None:
         tqdm.write(f"no checkpoint in {ckpt_dir} yet: starting from episode 0")
     episode, best_val = (state["episode"], state["best_val"]) if state else (0, None)
     saved_at = episode if state else None  # episode of the newest checkpoint on disk
-    if main:
-        record_run(run_dir, resumed_from=episode if state else None)
-    tb = open_tensorboard(run_dir / "tensorboard", episode if state else None) if t.tensorboard and main else None
-    log = (MetricsLog(run_dir / "metrics.jsonl", state["metrics_offset"] if state else None, episode, tb)
-           if main else dist.NullLog())
-    window = MetricWindow(state["window"] if state else None)
+    log, window = open_run_logs(cfg, run_dir, state, main)
     if state:  # last: nothing above may draw random numbers after this
-        restore_rng(state["rng_by_rank"][dist.rank()] if world > 1 else state["rng"])
+        restore_run_rng(state)
 
     start = time.perf_counter()
     bar = tqdm(total=t.episodes, initial=episode, desc="train", disable=not (t.progress and main),
