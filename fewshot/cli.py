@@ -75,8 +75,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from .engine.checkpoint import CheckpointError
     from .engine.trainer import TrainingError
+    from .runs.checkpoint import CheckpointError
 
     try:
         load_plugins()

@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
+import numpy as np
 import yaml
+
+from episodes import Describer, FixedShots, ImbalancedShots, VariableWaysShots
 
 
 class ConfigError(ValueError):
@@ -48,7 +51,23 @@ class ModelConfig:
 
 
 @dataclass
-class TrainConfig:
+class EpisodeKeys:
+    """The keys that decide the episodes of a section (``train`` and ``eval``), besides its
+    n_way / k_shot (or shots) / n_query; checked by :func:`check_section`. The defaults give
+    fixed N-way K-shot episodes. Variable / imbalanced kinds ignore ``eval.shots`` (one
+    evaluation each)."""
+
+    episode_kind: str = "fixed"  # fixed | variable (Meta-Dataset's rule) | imbalanced
+    episode_options: Dict[str, Any] = field(default_factory=dict)  # variable/imbalanced bounds
+    domains: str = "auto"  # auto | by_domain | mixed: one source domain per episode (auto: if several)
+    domain_weights: Dict[str, float] = field(default_factory=dict)  # domain name -> weight; {} = uniform
+    p_mixed: float = 0.0  # probability of an episode mixing all domains
+    hierarchy: str = ""  # per-class meta key (e.g. alphabets): an episode's classes share its value
+    p_ignore_hierarchy: float = 0.0  # probability of an episode ignoring the hierarchy
+
+
+@dataclass
+class TrainConfig(EpisodeKeys):
     n_way: int = 20
     k_shot: int = 1
     n_query: int = 5
@@ -69,18 +88,10 @@ class TrainConfig:
     log_every: int = 50  # one metrics.jsonl row (window means) every L episodes
     deterministic: bool = False  # torch.use_deterministic_algorithms: bit-identical resumes on GPU too
     tensorboard: bool = True  # also write TensorBoard events when `tensorboard` is installed
-    # Episode variety (fewshot.engine.sampling); the defaults give fixed n_way/k_shot/n_query episodes.
-    episode_kind: str = "fixed"  # fixed | variable (Meta-Dataset's rule) | imbalanced
-    episode_options: Dict[str, Any] = field(default_factory=dict)  # variable/imbalanced bounds
-    domains: str = "auto"  # auto | by_domain | mixed: one source domain per episode (auto: if several)
-    domain_weights: Dict[str, float] = field(default_factory=dict)  # domain name -> weight; {} = uniform
-    p_mixed: float = 0.0  # probability of an episode mixing all domains
-    hierarchy: str = ""  # per-class meta key (e.g. alphabets): an episode's classes share its value
-    p_ignore_hierarchy: float = 0.0  # probability of an episode ignoring the hierarchy
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(EpisodeKeys):
     n_way: int = 5
     shots: List[int] = field(default_factory=lambda: [1, 5])
     n_query: int = 15
@@ -88,14 +99,6 @@ class EvalConfig:
     seed: int = 1234
     feature_cache: bool = True  # embed the split once, then sample episodes over features
     untrained_baseline: bool = True  # also evaluate a freshly initialised network
-    # Episode variety, as in train (variable / imbalanced kinds ignore shots: one evaluation each).
-    episode_kind: str = "fixed"  # fixed | variable | imbalanced
-    episode_options: Dict[str, Any] = field(default_factory=dict)
-    domains: str = "auto"  # auto | by_domain | mixed
-    domain_weights: Dict[str, float] = field(default_factory=dict)
-    p_mixed: float = 0.0
-    hierarchy: str = ""
-    p_ignore_hierarchy: float = 0.0
 
 
 @dataclass
@@ -257,6 +260,81 @@ def parse_override(text: str) -> Dict[str, Any]:
     return out
 
 
+# ---------------------------------------------------------------- episode keys
+EPISODE_KINDS = ("fixed", "variable", "imbalanced")
+DOMAIN_MODES = ("auto", "by_domain", "mixed")
+# The config keys (of train and eval) that decide the episodes, besides n_way / k_shot / n_query.
+EPISODE_KEYS = tuple(f.name for f in dataclasses.fields(EpisodeKeys))
+KIND_OPTIONS = {
+    "fixed": (),
+    "variable": tuple(f.name for f in dataclasses.fields(VariableWaysShots)),
+    "imbalanced": ("min_shot", "max_shot", "profile", "step_fraction"),
+}
+
+
+def check_section(section: Any, prefix: str) -> None:
+    """Raise ValueError, naming the key (``prefix.key``), when a section's episode keys are wrong.
+
+    Checks what does not need the data: the kind, its options (by building the describer),
+    the domain mode, weights and probabilities.
+    """
+    kind = section.episode_kind
+    if kind not in EPISODE_KINDS:
+        raise ValueError(f"config key '{prefix}.episode_kind' must be one of {', '.join(EPISODE_KINDS)}, "
+                         f"got {kind!r}")
+    unknown = [k for k in section.episode_options if k not in KIND_OPTIONS[kind]]
+    if unknown:
+        valid = ", ".join(KIND_OPTIONS[kind]) or ("none: fixed episodes use "
+                                                  f"{prefix}.n_way, k_shot and n_query")
+        raise ValueError(f"config key '{prefix}.episode_options' has {unknown[0]!r}, which episode_kind "
+                         f"{kind!r} does not take; valid options: {valid}")
+    try:
+        build_describer(section)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"config keys '{prefix}.episode_*' do not describe valid {kind} episodes: "
+                         f"{err}") from None
+    if section.domains not in DOMAIN_MODES:
+        raise ValueError(f"config key '{prefix}.domains' must be one of {', '.join(DOMAIN_MODES)}, "
+                         f"got {section.domains!r}")
+    for key in ("p_mixed", "p_ignore_hierarchy"):
+        value = getattr(section, key)
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"config key '{prefix}.{key}' must be in [0, 1], got {value}")
+    weights = section.domain_weights
+    for name, w in weights.items():
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not np.isfinite(w) or w < 0:
+            raise ValueError(f"config key '{prefix}.domain_weights' must map domain names to numbers "
+                             f">= 0, got {name!r}: {w!r}")
+    if weights and sum(weights.values()) <= 0:
+        raise ValueError(f"config key '{prefix}.domain_weights' must give some domain a weight > 0")
+    if section.domains == "mixed" and (weights or section.p_mixed > 0):
+        raise ValueError(f"'{prefix}.domain_weights' and '{prefix}.p_mixed' choose the domain of each "
+                         f"episode; with '{prefix}.domains: mixed' there is none to choose (use auto "
+                         "or by_domain)")
+    if section.p_ignore_hierarchy > 0 and not section.hierarchy:
+        raise ValueError(f"config key '{prefix}.p_ignore_hierarchy' needs '{prefix}.hierarchy' (a "
+                         "per-class meta key such as alphabets)")
+
+
+def build_describer(section: Any, k_shot: Optional[int] = None) -> Describer:
+    """The episode composition of a section, before domains and hierarchy.
+
+    Args:
+        section: a ``TrainConfig`` or ``EvalConfig`` (anything with the episode keys).
+        k_shot: shots of fixed episodes (default ``section.k_shot``, else ``section.shots[0]``).
+    """
+    kind, options = section.episode_kind, dict(section.episode_options)
+    if kind == "variable":
+        return VariableWaysShots(**options)
+    if kind == "imbalanced":
+        return ImbalancedShots(n_way=section.n_way, n_query=section.n_query, **options)
+    if kind != "fixed":
+        raise ValueError(f"episode_kind must be one of {', '.join(EPISODE_KINDS)}, got {kind!r}")
+    if k_shot is None:
+        k_shot = section.k_shot if hasattr(section, "k_shot") else section.shots[0]
+    return FixedShots(section.n_way, k_shot, section.n_query)
+
+
 def validate(cfg: Config) -> Config:
     """Range checks that types alone cannot express."""
     t, e = cfg.train, cfg.eval
@@ -285,8 +363,6 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"config key 'train.lr_gamma' must be in (0, 1], got {t.lr_gamma}")
     if not e.shots or any(s < 1 for s in e.shots):
         raise ConfigError(f"config key 'eval.shots' must be a non-empty list of integers >= 1, got {e.shots}")
-    from .engine.sampling import check_section  # imports torch: only once the basics are valid
-
     for prefix, section in (("train", t), ("eval", e)):
         try:
             check_section(section, prefix)

@@ -32,7 +32,7 @@ from benchlib import race
 from PIL import Image
 
 from episodes import EpisodeCollate, EpisodeSampler, TensorEpisodes
-from fewshot.engine.inputs import Normalizer
+from fewshot.runs.inputs import Normalizer
 
 MEAN, STD = 0.45, 0.25
 # uint8 (B, H, W, C) -> normalised float (B, C, H, W); the same conversion for every path

@@ -19,11 +19,12 @@ import time
 import numpy as np
 import torch
 
+from episodes import EpisodeSampler
 from fewshot.backbones import Conv4
 from fewshot.data.registry import load_split
-from fewshot.engine.inputs import Normalizer, pixel_stats
 from fewshot.evaluation.evaluate import evaluate
 from fewshot.learners import create_learner
+from fewshot.runs.inputs import Normalizer, pixel_stats
 
 
 def main() -> None:
@@ -55,8 +56,9 @@ def main() -> None:
         times, results = {}, {}
         for cached in (False, True):
             start = time.perf_counter()
-            results[cached] = evaluate(learner, split, norm, n_way=a.way, k_shot=k, n_query=a.query,
-                                       episodes=a.episodes, seed=1234, feature_cache=cached)
+            sampler = EpisodeSampler(split.labels, n_way=a.way, k_shot=k, n_query=a.query,
+                                     n_episodes=a.episodes, seed=1234)
+            results[cached] = evaluate(learner, split, norm, sampler, feature_cache=cached)
             times[cached] = time.perf_counter() - start
         same = np.allclose(results[False].accuracies, results[True].accuracies, rtol=0, atol=1e-9)
         print(f"| {k} | {times[False]:.1f} | {times[True]:.1f} | {times[False] / times[True]:.1f}x | "

@@ -19,7 +19,7 @@ import torch
 from benchlib import race
 
 from episodes import EpisodeSampler, TensorEpisodes
-from fewshot.engine.inputs import Normalizer
+from fewshot.runs.inputs import Normalizer
 
 MEAN, STD = 0.45, 0.25
 # uint8 (B, H, W, C) -> normalised float (B, C, H, W); the same conversion for every path

@@ -24,6 +24,8 @@ from typing import Any, Dict, List
 
 import yaml
 
+from .options import parse_key_values
+
 GRID_KEYS = {"ways", "shots", "n_query", "episodes", "seed", "datasets"}
 TARGET_KEYS = {"name", "split", "root", "options", "label"}
 
@@ -64,7 +66,6 @@ def read_grid(path) -> Dict[str, Any]:
 
 
 def _targets(args, grid) -> List:
-    from ..data.crossdomain import parse_option_args
     from ..evaluation.benchmark import Target
 
     targets = [Target(**{**t, "options": dict(t.get("options") or {})}) for t in grid.get("datasets", [])]
@@ -82,7 +83,8 @@ def _targets(args, grid) -> List:
         if t.root is not None:
             t.root = str(Path(t.root).expanduser())
         prefix = f"{t.name}."
-        t.options.update(parse_option_args([o[len(prefix):] for o in args.data_option if o.startswith(prefix)]))
+        t.options.update(parse_key_values([o[len(prefix):] for o in args.data_option if o.startswith(prefix)],
+                                          "--data-option", f"{t.name}.crop=center"))
     return targets
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
+from .options import parse_key_values
 
 _METHODS = ("nearest-centroid, kmeans, soft-kmeans, laplacian-kmeans, laplacian-kmodes, "
             "laplacianshot, tim")
@@ -49,16 +49,6 @@ def add_parser(sub) -> None:
     e.set_defaults(func=cmd_eval)
 
 
-def _options(pairs) -> dict:
-    out = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--option {pair!r} must look like KEY=VALUE, e.g. --option steps=100")
-        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
-    return out
-
-
 def transductive_spec(args):
     """The TransductiveSpec the arguments ask for, or None for the inductive path."""
     from ..evaluation.transductive import LAMBDA_GRID, TransductiveSpec
@@ -73,7 +63,7 @@ def transductive_spec(args):
         return None
     if args.no_feature_cache:
         raise ValueError("--transductive works on cached features; drop --no-feature-cache")
-    options = _options(args.option)
+    options = parse_key_values(args.option, "--option", "steps=100")
     if args.lam is not None:
         options["lam"] = args.lam
     return TransductiveSpec(method=args.transductive, options=options, norm=args.norm or "cl2n",
@@ -91,24 +81,16 @@ def cmd_eval(args) -> int:
                            untrained=args.untrained,
                            feature_cache=False if args.no_feature_cache else None,
                            device=args.device, progress=not args.quiet, transductive=spec,
-                           data_overrides=_data_overrides(args))
+                           target_data=_target_data(args))
     for res in results:
         ms = 1000 * res.seconds / max(1, res.episodes)
         print(f"{res} [{ms:.2f} ms/episode]")
     return 0
 
 
-def _data_overrides(args):
-    """``--data`` / ``--data-root`` / ``--data-option`` -> ``evaluate_run(data_overrides=...)``."""
+def _target_data(args):
+    """``--data`` / ``--data-root`` / ``--data-option`` -> ``evaluate_run(target_data=...)``."""
     if not (args.data or args.data_root or args.data_option):
         return None
-    from ..data.crossdomain import checkpoint_data, parse_option_args, target_overrides
-
-    options = parse_option_args(args.data_option)
-    in_channels, data = checkpoint_data(args.target)
-    if args.data and args.data != data.get("name"):
-        return target_overrides(args.data, in_channels, args.data_root, options, args.split)
-    overrides = {"options": {**data.get("options", {}), **options}}
-    if args.data_root:
-        overrides["root"] = args.data_root
-    return overrides
+    return {"name": args.data, "root": args.data_root, "split": args.split,
+            "options": parse_key_values(args.data_option, "--data-option", "split_scheme=lake")}

@@ -6,6 +6,8 @@ memory-map the cache and never decode an image again.
 
 from __future__ import annotations
 
+from .options import parse_key_values
+
 
 def add_prepare_args(d) -> None:
     """Arguments of the ``prepare`` action, added to the ``fewshot data`` parser."""
@@ -23,17 +25,15 @@ def add_prepare_args(d) -> None:
 
 def cmd_prepare(args) -> int:
     """Build (or verify) the cache of every requested split and print one line per split."""
-    from ..data.crossdomain import parse_option_args
-    from ..data.loaders import default_splits
-    from ..data.registry import load_split
+    from ..data.registry import dataset_splits, load_split
 
-    options = parse_option_args(args.option)
+    options = parse_key_values(args.option, "--option", "split_scheme=lake")
     for key, value in (("channels", args.channels), ("cache_dir", args.cache_dir)):
         if value is not None:
             options[key] = value
     options.update(skip_corrupt=args.skip_corrupt, workers=args.workers, rebuild=args.force,
                    progress=True)
-    splits = args.split or list(default_splits(args.name, options))
+    splits = args.split or list(dataset_splits(args.name, options))
     for split in splits:
         kwargs = dict(options)
         if args.image_size is not None:

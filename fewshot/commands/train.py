@@ -56,17 +56,19 @@ def _run_dir(cfg, config_path: Optional[str]) -> Path:
 def cmd_train(args) -> int:
     if getattr(args, "nproc", 0):
         return _launch(args)
-    from ..engine import distributed as dist
+    from ..runs import ranks
 
     try:
-        return _train(args, dist)
+        return _train(args, ranks)
     finally:
-        dist.cleanup()
+        ranks.cleanup()
 
 
 def _train(args, dist) -> int:
+    from ..engine.pretrain import pretrain
     from ..engine.trainer import train
     from ..evaluation.run_eval import evaluate_run
+    from ..learners import LEARNERS
     from ..reporting import plot_learning_curves, write_report
 
     if args.resume:
@@ -93,9 +95,10 @@ def _train(args, dist) -> int:
     main = dist.is_main()
     say = print if main else (lambda *a, **k: None)  # rank 0 speaks for all
     say(f"run folder: {run_dir}")
-    if cfg.model.learner == "pretrain":  # standard (non-episodic) pre-training
-        from ..engine.pretrain import pretrain as train
-    result = train(cfg, run_dir, resume=bool(args.resume))
+    training = LEARNERS.info(cfg.model.learner).get("training", "episodic") if cfg.model.learner in LEARNERS \
+        else "episodic"  # an unknown learner is refused by train() with the list of names
+    trainer = pretrain if training == "batches" else train  # as the learner declared itself
+    result = trainer(cfg, run_dir, resume=bool(args.resume))
     say(f"trained {result.episodes} episodes in {result.seconds:.0f} s"
           + (f"; best validation accuracy {100 * result.best_val:.2f}%" if result.best_val else ""))
     curves = plot_learning_curves([run_dir], run_dir / "plots" / "learning_curves.png") if main else None

@@ -56,3 +56,26 @@ class ImageSplit:
     def __repr__(self) -> str:
         return (f"ImageSplit({self.name!r}, images={tuple(self.images.shape)}, "
                 f"classes={self.num_classes})")
+
+
+def match_channels(split: ImageSplit, channels: int) -> ImageSplit:
+    """``split`` with ``channels`` channels, converted in memory when it has the other count.
+
+    Grey -> RGB replicates; RGB -> grey uses PIL's integer ITU-R 601 luma, so the result equals
+    what the cache would store with ``channels=1``. Used for loaders without a ``channels``
+    option (glyphs, user loaders); built-in loaders convert while caching instead.
+    """
+    have = 1 if split.images.ndim == 3 else split.images.shape[-1]
+    if have == channels:
+        return split
+    x = np.asarray(split.images)
+    if channels == 3:
+        y = np.repeat(x[..., None] if x.ndim == 3 else x, 3, axis=-1)
+    elif have in (3, 4):
+        rgb = x[..., :3].astype(np.uint32)
+        y = ((rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000) >> 16)
+    else:
+        raise ValueError(f"cannot convert {have}-channel images of {split.name} to {channels} channels")
+    return ImageSplit(images=np.ascontiguousarray(y, dtype=np.uint8), labels=split.labels,
+                      class_names=split.class_names, name=split.name,
+                      meta={**split.meta, "channels_converted": f"{have}->{channels}"})

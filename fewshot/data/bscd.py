@@ -19,9 +19,11 @@ import csv
 from pathlib import Path
 from typing import Callable, List, Tuple
 
-from .cache import CacheSpec, Collected, cached_split
+from .cache import CacheSpec, Collected
+from .cache_write import cached_split
 from .errors import check_split, first_existing, missing_data
 from .options import parse_options
+from .registry import register_dataset
 from .sources import from_file_lists, image_folder, resolve_root
 
 ALIASES = {"all": "test", "novel": "test"}
@@ -105,21 +107,25 @@ def _load(dataset: str, default_dir: str, split, root, image_size, options):
     return cached_split(spec, collect, opts)
 
 
+@register_dataset("eurosat", splits=("test",), test_split="test", cached=True)
 def load_eurosat(split: str = "test", root=None, image_size: int = 84, seed: int = 0, **options):
     """EuroSAT RGB (default root ``<data dir>/EuroSAT``); all 10 classes as novel classes."""
     return _load("eurosat", "EuroSAT", split, root, image_size, options)
 
 
+@register_dataset("cropdisease", splits=("test",), test_split="test", cached=True)
 def load_cropdisease(split: str = "test", root=None, image_size: int = 84, seed: int = 0, **options):
     """CropDisease (default root ``<data dir>/CropDiseases``); all 38 classes as novel classes."""
     return _load("cropdisease", "CropDiseases", split, root, image_size, options)
 
 
+@register_dataset("isic", splits=("test",), test_split="test", cached=True)
 def load_isic(split: str = "test", root=None, image_size: int = 84, seed: int = 0, **options):
     """ISIC 2018 task 3 (default root ``<data dir>/ISIC``); 7 classes, in the CSV's column order."""
     return _load("isic", "ISIC", split, root, image_size, options)
 
 
+@register_dataset("chestx", splits=("test",), test_split="test", cached=True)
 def load_chestx(split: str = "test", root=None, image_size: int = 84, seed: int = 0, **options):
     """ChestX-ray14 (default root ``<data dir>/ChestX``); 7 single-label findings."""
     return _load("chestx", "ChestX", split, root, image_size, options)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 from .base import ImageSplit
 from .errors import CorruptImageError
 from .options import LoadOptions
+from .paths import default_data_dir
 
 FORMAT = "fewshot-cache-v1"
 
@@ -72,7 +72,6 @@ class Collected:
 
 
 def cache_root(options: LoadOptions) -> Path:
-    from .paths import default_data_dir
 
     return Path(options.cache_dir).expanduser() if options.cache_dir else default_data_dir() / "cache"
 
@@ -113,18 +112,6 @@ def open_cache(folder: Path) -> ImageSplit:
                       name=f"{m['dataset']}/{m['split']}", meta=meta)
 
 
-def cached_split(spec: CacheSpec, collect: Callable[[], Collected], options: LoadOptions) -> ImageSplit:
-    """Open the cache for ``spec``, building it from ``collect()`` first when missing or asked to."""
-    from .cache_write import write_cache
-
-    folder = spec.folder(cache_root(options))
-    if options.rebuild or not is_valid(folder, spec):
-        start = time.perf_counter()
-        found = collect()
-        write_cache(folder, spec, found, options, time.perf_counter() - start)
-    return open_cache(folder)
-
-
 def report_skipped(spec: CacheSpec, skipped: List[str]) -> None:
     if skipped:
         shown = ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else "")
@@ -133,5 +120,5 @@ def report_skipped(spec: CacheSpec, skipped: List[str]) -> None:
                       stacklevel=3)
 
 
-__all__ = ["CacheSpec", "Collected", "CorruptImageError", "cached_split", "open_cache", "is_valid",
+__all__ = ["CacheSpec", "Collected", "CorruptImageError", "open_cache", "is_valid",
            "read_manifest", "cache_root", "FORMAT"]

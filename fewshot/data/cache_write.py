@@ -14,16 +14,17 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import Callable, Iterator, List, Tuple
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from .cache import FORMAT, CacheSpec, Collected, is_valid, report_skipped
+from ..atomic import publish_folder
+from .base import ImageSplit
+from .cache import FORMAT, CacheSpec, Collected, cache_root, is_valid, open_cache, report_skipped
 from .errors import CorruptImageError
 from .images import to_array
 from .options import LoadOptions
-from .publish import publish_folder
 
 CHUNK = 512
 
@@ -141,3 +142,13 @@ def _shrink(path: Path, count: int, shape: tuple) -> None:
     out.flush()
     del out, src
     os.replace(out_path, path)
+
+
+def cached_split(spec: CacheSpec, collect: Callable[[], Collected], options: LoadOptions) -> ImageSplit:
+    """Open the cache for ``spec``, building it from ``collect()`` first when missing or asked to."""
+    folder = spec.folder(cache_root(options))
+    if options.rebuild or not is_valid(folder, spec):
+        start = time.perf_counter()
+        found = collect()
+        write_cache(folder, spec, found, options, time.perf_counter() - start)
+    return open_cache(folder)

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import CacheSpec, Collected, cached_split
+from .cache import CacheSpec, Collected
+from .cache_write import cached_split
 from .errors import check_split, first_existing, missing_data
 from .options import parse_options
+from .registry import register_dataset
 from .safe_pickle import load_pickle
 from .sources import resolve_root
 
@@ -58,11 +60,13 @@ def _load(dataset: str, prefix: str, default_dir: str, split, root, image_size, 
     return cached_split(spec, lambda: collect_pickle(path), opts)
 
 
+@register_dataset("cifar_fs", splits=("train", "val", "test"), test_split="test", cached=True)
 def load_cifar_fs(split: str = "train", root=None, image_size: int = 32, seed: int = 0, **options):
     """One split of CIFAR-FS (default root ``<data dir>/CIFAR-FS``); images (N, S, S, 3) uint8."""
     return _load("cifar_fs", "CIFAR_FS", "CIFAR-FS", split, root, image_size, options)
 
 
+@register_dataset("fc100", splits=("train", "val", "test"), test_split="test", cached=True)
 def load_fc100(split: str = "train", root=None, image_size: int = 32, seed: int = 0, **options):
     """One split of FC100 (default root ``<data dir>/FC100``); images (N, S, S, 3) uint8."""
     return _load("fc100", "FC100", "FC100", split, root, image_size, options)

@@ -19,10 +19,12 @@ from typing import List, Optional
 
 import numpy as np
 
-from .cache import CacheSpec, Collected, cached_split
+from .cache import CacheSpec, Collected
+from .cache_write import cached_split
 from .errors import check_split, first_existing, missing_data
 from .folder import collect_filelist
 from .options import parse_options
+from .registry import register_dataset
 from .sources import class_folders, image_folder, resolve_root
 
 SCHEMES = {"closer_look": ("base", "val", "novel"), "meta_dataset": ("train", "valid", "test")}
@@ -50,6 +52,12 @@ def meta_dataset_classes(names: List[str], split: str, split_file: Optional[Path
     return sorted(part[split]), f"meta_dataset-sized random split (seed {seed}), not Meta-Dataset's list"
 
 
+def _cub_splits(options):
+    return {"closer_look": ("base", "val", "novel"),
+            "meta_dataset": ("train", "valid", "test")}[options.get("split_scheme", "closer_look")]
+
+
+@register_dataset("cub", splits=_cub_splits, test_split="novel", cached=True)
 def load_cub(split: str = "novel", root=None, image_size: int = 84, seed: int = 0,
              split_scheme: str = "closer_look", filelists_dir=None, split_file=None, **options):
     """One split of CUB-200-2011 as a memory-mapped :class:`~fewshot.data.base.ImageSplit`.

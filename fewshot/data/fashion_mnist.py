@@ -18,9 +18,11 @@ from typing import List
 
 import numpy as np
 
-from .cache import CacheSpec, Collected, cached_split
+from .cache import CacheSpec, Collected
+from .cache_write import cached_split
 from .errors import check_split, missing_data
 from .options import parse_options
+from .registry import register_dataset
 
 DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
@@ -60,6 +62,7 @@ def _find(root: Path, stem: str) -> Path:
     raise missing_data("fashion_mnist", root, [f"{s}.gz" for pair in FILES.values() for s in pair], WHERE)
 
 
+@register_dataset("fashion_mnist", splits=("test",), test_split="test", cached=True)
 def load_fashion_mnist(split: str = "test", root=None, image_size: int = 28, seed: int = 0, **options):
     """One split of Fashion-MNIST as a memory-mapped :class:`~fewshot.data.base.ImageSplit`.
 

@@ -14,15 +14,18 @@ import json
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from .cache import CacheSpec, Collected, cached_split
+from .cache import CacheSpec, Collected
+from .cache_write import cached_split
 from .errors import DataNotFoundError, missing_data
 from .options import parse_options
+from .registry import register_dataset
 from .sources import class_folders, from_file_lists, image_folder
 
 WHERE_FOLDER = "an image folder is your own data: one sub-folder per class, images inside."
 WHERE_LIST = "the lists come with the Closer Look (wyharveychen/CloserLookFewShot) or Tseng et al.'s code."
 
 
+@register_dataset("imagefolder", splits=("all",), test_split="all", cached=True)
 def load_image_folder(split: str = "all", root=None, image_size: int = 84, seed: int = 0, **options):
     """Every class folder under ``root`` (split ``all``) or under ``root/<split>``.
 
@@ -69,6 +72,7 @@ def collect_filelist(path: Path, image_root: Optional[Path], size: int) -> Colle
                            {"filelist": str(path)})
 
 
+@register_dataset("filelist", splits=("base", "val", "novel"), test_split="novel", cached=True)
 def load_filelist(split: str = "novel", root=None, image_size: int = 84, seed: int = 0,
                   image_root=None, **options):
     """Classes and images listed in ``root/<split>.json`` (Closer Look format).

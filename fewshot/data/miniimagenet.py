@@ -19,9 +19,11 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .cache import CacheSpec, Collected, cached_split
+from .cache import CacheSpec, Collected
+from .cache_write import cached_split
 from .errors import check_split, missing_data
 from .options import parse_options
+from .registry import register_dataset
 from .safe_pickle import load_pickle
 from .sources import decode_file, resolve_root
 
@@ -101,6 +103,7 @@ def _collect_pickle(path: Path) -> Collected:
     return Collected(labels=labels, class_names=names, batches=batches)
 
 
+@register_dataset("miniimagenet", splits=("train", "val", "test"), test_split="test", cached=True)
 def load_miniimagenet(split: str = "train", root=None, image_size: int = 84, seed: int = 0,
                       layout: str = "auto", csv_dir=None, imagenet_dir=None, **options):
     """One split of miniImageNet as a memory-mapped :class:`~fewshot.data.base.ImageSplit`.

@@ -16,7 +16,7 @@ Config::
 
 Labels are global (source after source), so classes of different domains never share a label;
 ``meta["domains"]`` gives each image's domain, which the episode samplers use to draw one
-domain per episode (:mod:`fewshot.engine.sampling`).
+domain per episode (:mod:`fewshot.runs.episodes`).
 """
 
 from __future__ import annotations
@@ -25,10 +25,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .base import ImageSplit
-from .crossdomain import match_channels
+from .base import ImageSplit, match_channels
 from .images import to_array
-from .registry import load_split
+from .registry import load_split, register_dataset
 
 SOURCE_KEYS = ("name", "split", "domain", "classes", "max_per_class", "root", "seed", "options")
 
@@ -84,6 +83,8 @@ def _to_shape(images: np.ndarray, size: int, channels: int) -> np.ndarray:
         else np.zeros((0, size, size) + ((3,) if channels == 3 else ()), np.uint8)
 
 
+@register_dataset("multi", splits=lambda options: tuple(options.get("splits") or ("train", "val", "test")),
+                  test_split="test")
 def load_multi(split: str = "test", root=None, image_size: int = 28, seed: int = 0,
                splits: Optional[Mapping[str, Sequence[Mapping[str, Any]]]] = None,
                channels: Optional[int] = None) -> ImageSplit:

@@ -21,10 +21,12 @@ from typing import List
 import numpy as np
 from PIL import Image, ImageOps
 
-from .cache import CacheSpec, Collected, cached_split
+from .cache import CacheSpec, Collected
+from .cache_write import cached_split
 from .errors import check_split, missing_data
 from .images import open_image
 from .options import parse_options
+from .registry import register_dataset
 from .sources import class_folders, list_images, resolve_root
 
 SETS = ("images_background", "images_evaluation")
@@ -75,6 +77,13 @@ def _vinyals_classes(root: Path, split: str, split_dir: Path):
     return classes
 
 
+def _omniglot_splits(options):
+    return {"auto": ("background", "evaluation"), "lake": ("background", "evaluation"),
+            "vinyals": ("train", "val", "test"),
+            "alphabet": ("train", "valid", "test")}[options.get("split_scheme", "auto")]
+
+
+@register_dataset("omniglot", splits=_omniglot_splits, test_split="evaluation", cached=True)
 def load_omniglot(split: str = "background", root=None, image_size: int = 28, seed: int = 0,
                   split_scheme: str = "auto", split_dir=None, invert: bool = False, **options):
     """One split of Omniglot as a memory-mapped :class:`~fewshot.data.base.ImageSplit`.

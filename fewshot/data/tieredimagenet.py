@@ -22,10 +22,12 @@ from typing import Iterator
 
 import numpy as np
 
-from .cache import CacheSpec, Collected, cached_split
+from .cache import CacheSpec, Collected
+from .cache_write import cached_split
 from .errors import check_split, missing_data
 from .images import open_image
 from .options import parse_options
+from .registry import register_dataset
 from .safe_pickle import load_pickle
 from .sources import resolve_root
 
@@ -78,6 +80,7 @@ def iter_npz(path: Path, key: str = "images", chunk: int = 1024) -> Iterator[np.
                 yield np.frombuffer(f.read(n * per), np.uint8).reshape((n,) + tuple(shape[1:]))
 
 
+@register_dataset("tieredimagenet", splits=("train", "val", "test"), test_split="test", cached=True)
 def load_tieredimagenet(split: str = "train", root=None, image_size: int = 84, seed: int = 0,
                         layout: str = "auto", color_order: str = "rgb", npz_order: str = "bgr",
                         **options):

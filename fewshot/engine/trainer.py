@@ -1,4 +1,9 @@
-"""Episodic training: the loop, top to bottom, plus small helpers beside it.
+"""Training: one loop for episodic training and standard pre-training, plus small helpers.
+
+:func:`fit` is the loop body both share (logging, NaN guard, validation and the best checkpoint,
+the last checkpoint, resume); what differs comes from a *step* object (:class:`EpisodeStep`
+here, :class:`fewshot.engine.pretrain.BatchStep` for pre-training): what one iteration feeds
+the model, the loss call and backward, and what the step adds to a checkpoint.
 
 Resuming is exact: a checkpoint holds the model, optimiser, scheduler, sampler position, every
 global RNG state, gradients accumulated towards an unfinished meta-batch, the running sums of the
@@ -12,7 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 import torch
@@ -21,30 +26,23 @@ from tqdm.auto import tqdm
 
 from episodes.interpolate import meta_batches
 
-from ..config import Config
+from ..atomic import atomic_write_text, copy_file, remove_stale_temporaries
+from ..config import EPISODE_KEYS, Config
 from ..data.registry import load_from_config
 from ..evaluation import evaluate
-from ..reporting.metrics import MetricsLog
-from ..reporting.provenance import record_run
-from ..reporting.tensorboard import open_tensorboard
+from ..evaluation.sharded import evaluate_sharded
+from ..learners.base import eval_mode
+from ..runs import ranks
+from ..runs.build import build_learner
+from ..runs.checkpoint import FORMAT, CheckpointError, check_compatible, describe, load_checkpoint, save_checkpoint
+from ..runs.episodes import build_sampler, episode_task
+from ..runs.inputs import Normalizer, channels_of, gather, pixel_stats
+from ..runs.records import MetricsLog, NullLog, open_tensorboard, record_run
+from ..runs.rng import capture_rng, restore_rng, seed_everything, set_deterministic
 from . import distributed as dist
-from .build import build_learner
-from .checkpoint import (
-    FORMAT,
-    CheckpointError,
-    atomic_write_text,
-    check_compatible,
-    copy_checkpoint,
-    describe,
-    load_checkpoint,
-    remove_stale_temporaries,
-    save_checkpoint,
-)
-from .inputs import Normalizer, channels_of, gather, pixel_stats
-from .rng import capture_rng, restore_rng, seed_everything, set_deterministic
-from .sampling import EPISODE_KEYS, build_sampler, episode_task
 
-__all__ = ["train", "TrainResult", "TrainingError", "check_device", "episode_error", "probe", "seed_everything"]
+__all__ = ["train", "fit", "EpisodeStep", "TrainResult", "TrainingError", "check_device", "episode_error", "probe",
+           "seed_everything"]
 
 
 class TrainingError(RuntimeError):
@@ -99,7 +97,7 @@ def run_state(cfg, learner, opt, sched, sampler, norm, in_channels, episode, bes
         "norm": {"mean": norm.mean.flatten().tolist(), "std": norm.std.flatten().tolist()},
         "in_channels": in_channels, "learner": cfg.model.learner, "backbone": cfg.model.backbone,
         # distributed: every rank's generators (a collective: all ranks build the state)
-        **({"rng_by_rank": dist.all_gather_object(capture_rng())} if dist.world_size() > 1 else {}),
+        **({"rng_by_rank": ranks.all_gather_object(capture_rng())} if ranks.world_size() > 1 else {}),
     }
 
 
@@ -116,13 +114,13 @@ def open_run_logs(cfg, run_dir: Path, state: Optional[Dict[str, Any]], main: boo
         record_run(run_dir, resumed_from=resumed_from)
     tb = open_tensorboard(run_dir / "tensorboard", resumed_from) if cfg.train.tensorboard and main else None
     log = (MetricsLog(run_dir / "metrics.jsonl", state["metrics_offset"] if state else None, resumed_from or 0, tb)
-           if main else dist.NullLog())
+           if main else NullLog())
     return log, MetricWindow(state["window"] if state else None)
 
 
 def restore_run_rng(state: Dict[str, Any]) -> None:
     """This process's random generators as the checkpoint saved them (each rank its own)."""
-    restore_rng(state["rng_by_rank"][dist.rank()] if dist.world_size() > 1 else state["rng"])
+    restore_rng(state["rng_by_rank"][ranks.rank()] if ranks.world_size() > 1 else state["rng"])
 
 
 def save_last(state: Dict[str, Any], ckpt_dir: Path, keep_last: int) -> None:
@@ -131,7 +129,7 @@ def save_last(state: Dict[str, Any], ckpt_dir: Path, keep_last: int) -> None:
         save_checkpoint(state, ckpt_dir / "last.pt")
         return
     snapshot = save_checkpoint(state, ckpt_dir / f"episode-{state['episode']:07d}.pt")
-    copy_checkpoint(snapshot, ckpt_dir / "last.pt")
+    copy_file(snapshot, ckpt_dir / "last.pt")
     for old in sorted(ckpt_dir.glob("episode-*.pt"))[:-keep_last]:
         old.unlink()
 
@@ -178,16 +176,13 @@ def check_device(device: str) -> torch.device:
 def probe(learner, cfg: Config, norm: Normalizer, images) -> None:
     """One forward pass on one training image, in eval mode (no state changes), so that a model
     that cannot take the images (e.g. too small for its poolings) fails with a clear message."""
-    was_training = learner.training
-    learner.eval()
     try:
-        learner.embed(norm(gather(images, [0])))
+        with eval_mode(learner):
+            learner.embed(norm(gather(images, [0])))
     except RuntimeError as err:
         raise ValueError(f"backbone {cfg.model.backbone!r} cannot process the {cfg.data.name!r} images of "
                          f"shape {tuple(images.shape[1:])}: {str(err).splitlines()[0]}. A data.image_size "
                          "too small for the backbone's poolings is the usual cause") from None
-    finally:
-        learner.train(was_training)
 
 
 def resume_state(ckpt_dir: Path, cfg: Config, learner, opt, sched, sampler) -> Optional[Dict[str, Any]]:
@@ -246,6 +241,152 @@ def prepare_run(cfg: Config, run_dir: Path, main: bool = True):
     return run_dir, ckpt_dir, train_split, val_split, in_channels, norm
 
 
+def validation_sampler(cfg: Config, val_split):
+    """The validation episodes (the same every time), drawn as ``cfg.eval`` describes; None
+    without validation. Built before training starts, so impossible settings fail at once."""
+    if val_split is None:
+        return None
+    try:
+        return build_sampler(cfg.eval, val_split, cfg.train.val_episodes, cfg.train.seed + 1,
+                             k_shot=cfg.eval.shots[0], advance_epoch=False)
+    except ValueError as err:
+        raise (episode_error(err, val_split, "eval", cfg.eval.n_way, cfg.eval.shots[0], cfg.eval.n_query)
+               if cfg.eval.episode_kind == "fixed" else err) from None
+
+
+class EpisodeStep:
+    """Episodic training's step: one episode (or a whole meta-batch, for learners that combine
+    tasks) through ``learner.meta_batch_loss``; an optimiser step every ``train.meta_batch``
+    episodes (counts are global over the ranks of a distributed run)."""
+
+    unit = "episode"
+    name = "train"
+
+    def __init__(self, cfg: Config, learner, train_split, norm: Normalizer, sampler):
+        t = cfg.train
+        self.cfg, self.learner, self.split, self.norm, self.sampler = cfg, learner, train_split, norm, sampler
+        self.world = ranks.world_size()
+        self.grouped = learner.combines_tasks
+        if self.grouped and t.meta_batch > 1 and sampler.fixed_shape is None:
+            raise ValueError(f"learner {cfg.model.learner!r} combines the {t.meta_batch} episodes of a meta-batch, "
+                             "which must share one shape; set train.episode_kind: fixed or train.meta_batch: 1")
+        # Distributed: each rank runs meta_batch / W episodes of every step, DDP averages the
+        # gradients on the last one
+        self.local_batch = t.meta_batch // self.world
+        self.ddp = dist.wrap(learner)
+
+    def run(self, position: int) -> Iterator[Tuple[int, Dict[str, torch.Tensor], bool]]:
+        """Forward and backward of each group of episodes: yields (episodes, mean outputs over
+        the ranks, whether the optimiser steps now)."""
+        t = self.cfg.train
+        for group in meta_batches(self.sampler.iter_episodes(), self.local_batch if self.grouped else 1):
+            x = self.norm(gather(self.split.images, np.concatenate([e.indices for e in group])))
+            tasks = [episode_task(xe, e.spec) for xe, e in zip(x.split([len(e.indices) for e in group]), group)]
+            n = len(group) * self.world
+            position += n
+            stepping = position % t.meta_batch == 0 or position == t.episodes
+            with dist.sync_context(self.ddp, stepping):
+                if self.ddp is not None:
+                    out = self.ddp(tasks, group[0].spec.n_way)
+                else:
+                    out = self.learner.meta_batch_loss(tasks, group[0].spec.n_way)
+                mean = ranks.mean_over_ranks(out)
+                if torch.isfinite(mean["loss"]):
+                    (out["loss"] * len(group) / self.local_batch).backward()
+            yield n, mean, stepping
+
+    def before_checkpoint(self, position: int, validating: bool) -> None:
+        pass
+
+    def extra_state(self) -> Dict[str, Any]:
+        return {}
+
+    def load_extra(self, state: Dict[str, Any]) -> None:
+        pass
+
+
+def fit(cfg: Config, step, learner, opt, sched, run_dir: Path, ckpt_dir: Path, val_split, val_sampler,
+        norm: Normalizer, in_channels: int, resume: bool) -> TrainResult:
+    """The training loop both kinds of training share, from resume to the final checkpoint.
+
+    ``step`` (an :class:`EpisodeStep` or a pre-training ``BatchStep``) runs forward and backward
+    of each iteration and yields ``(count, mean outputs, stepping)``; this loop does the rest:
+    the NaN guard, optimiser and schedule steps (the schedule once per counted unit), metrics
+    rows every ``train.log_every``, validation with the best checkpoint every
+    ``train.val_every``, the last checkpoint every ``train.ckpt_every`` and at the end.
+    """
+    t = cfg.train
+    main = ranks.is_main()
+    sampler = step.sampler
+    state = resume_state(ckpt_dir, cfg, learner, opt, sched, sampler) if resume else None
+    if resume and state is None:
+        tqdm.write(f"no checkpoint in {ckpt_dir} yet: starting from {step.unit} 0")
+    if state:
+        step.load_extra(state)
+    position, best_val = (state["episode"], state["best_val"]) if state else (0, None)
+    saved_at = position if state else None  # position of the newest checkpoint on disk
+    log, window = open_run_logs(cfg, run_dir, state, main)
+    if state:  # last: nothing above may draw random numbers after this
+        restore_run_rng(state)
+
+    def checkpoint() -> Dict[str, Any]:  # a collective under DDP: every rank builds it
+        out = run_state(cfg, learner, opt, sched, sampler, norm, in_channels, position, best_val, log, window)
+        return {**out, **step.extra_state()}
+
+    start = time.perf_counter()
+    bar = tqdm(total=t.episodes, initial=position, desc=step.name, disable=not (t.progress and main),
+               dynamic_ncols=True)
+    learner.train()
+    try:
+        for n, mean, stepping in step.run(position):
+            position += n
+            if not torch.isfinite(mean["loss"]):
+                kept = (f"the last good checkpoint is kept: {ckpt_dir / 'last.pt'} ({step.unit} {saved_at})"
+                        if saved_at else "no checkpoint had been written yet")
+                raise TrainingError(f"{'training' if step.unit == 'episode' else 'pre-training'} stopped: the "
+                                    f"loss became {mean['loss'].item()} at {step.unit} {position}; {kept}. "
+                                    "Lower train.lr or check the data.")
+            lr = opt.param_groups[0]["lr"]
+            if stepping:
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+            for _ in range(n):
+                sched.step()
+            window.add(mean, n)
+            bar.update(n)
+            final = position == t.episodes
+            if _crossed(position, n, t.log_every) or final:
+                row = window.flush()
+                log.write("train", position, lr=lr, **row)
+                bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['acc']:.3f}")
+            validate = val_split is not None and (_crossed(position, n, t.val_every) or final)
+            step.before_checkpoint(position, validate)
+            if validate:
+                res = evaluate_sharded(evaluate, learner, val_split, norm, val_sampler)
+                log.write("val", position, val_acc=res.mean, val_ci95=res.ci95)
+                if main:
+                    bar.write(f"{step.unit} {position}: validation {res}")
+                if best_val is None or res.mean > best_val:
+                    best_val = res.mean
+                    check_weights(learner, position, "the previous best.pt is kept")
+                    best = checkpoint()
+                    if main:
+                        save_checkpoint(best, ckpt_dir / "best.pt")
+            if _crossed(position, n, t.ckpt_every) or final:
+                check_weights(learner, position, f"the last good checkpoint ({step.unit} {saved_at}) is kept")
+                last = checkpoint()
+                if main:
+                    save_last(last, ckpt_dir, t.keep_last)
+                saved_at = position
+    finally:
+        bar.close()
+        log.close()
+    if val_split is None and main:  # no validation: the final weights are the "best"
+        copy_file(ckpt_dir / "last.pt", ckpt_dir / "best.pt")
+    ranks.barrier()  # the other ranks read the checkpoints next (final evaluation)
+    return TrainResult(run_dir, position, best_val, time.perf_counter() - start)
+
+
 def train(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
     """Train ``cfg.model`` episodically on ``cfg.data.train_split``; write everything to ``run_dir``.
 
@@ -255,8 +396,8 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
     t = cfg.train
     check_device(t.device)
     dist.check_train(t)
-    world, main = dist.world_size(), dist.is_main()  # distributed: only rank 0 writes files
-    run_dir, ckpt_dir, train_split, val_split, in_channels, norm = prepare_run(cfg, run_dir, main)
+    world = ranks.world_size()
+    run_dir, ckpt_dir, train_split, val_split, in_channels, norm = prepare_run(cfg, run_dir, ranks.is_main())
     learner = build_learner(cfg, in_channels).to(t.device)
     opt = torch.optim.Adam(learner.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=t.lr_step, gamma=t.lr_gamma)
@@ -266,96 +407,11 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
     except ValueError as err:
         raise (episode_error(err, train_split, "train", t.n_way, t.k_shot, t.n_query)
                if t.episode_kind == "fixed" else err) from None
-    val_sampler = None
-    if val_split is not None:  # fail now, not at the first validation; the same episodes every time
-        try:
-            val_sampler = build_sampler(cfg.eval, val_split, t.val_episodes, t.seed + 1,
-                                        k_shot=cfg.eval.shots[0], advance_epoch=False)
-        except ValueError as err:
-            raise (episode_error(err, val_split, "eval", cfg.eval.n_way, cfg.eval.shots[0], cfg.eval.n_query)
-                   if cfg.eval.episode_kind == "fixed" else err) from None
+    val_sampler = validation_sampler(cfg, val_split)
     if world > 1:  # rank r draws global episodes r, r + W, ...; its own random numbers
-        sampler = sampler.shard(dist.rank(), world)
-        seed_everything(dist.rank_seed(t.seed))
+        sampler = sampler.shard(ranks.rank(), world)
+        seed_everything(ranks.rank_seed(t.seed))
     probe(learner, cfg, norm, train_split.images)
-    state = resume_state(ckpt_dir, cfg, learner, opt, sched, sampler) if resume else None
-    if resume and state is None:
-        tqdm.write(f"no checkpoint in {ckpt_dir} yet: starting from episode 0")
-    episode, best_val = (state["episode"], state["best_val"]) if state else (0, None)
-    saved_at = episode if state else None  # episode of the newest checkpoint on disk
-    log, window = open_run_logs(cfg, run_dir, state, main)
-    if state:  # last: nothing above may draw random numbers after this
-        restore_run_rng(state)
-
-    start = time.perf_counter()
-    bar = tqdm(total=t.episodes, initial=episode, desc="train", disable=not (t.progress and main),
-               dynamic_ncols=True)
-    # Learners with ``meta_batch_loss`` (task interpolation pairs tasks across a meta-batch) get the
-    # ``train.meta_batch`` episodes of an optimiser step together; the others one episode at a time.
-    grouped = hasattr(learner, "meta_batch_loss")
-    if grouped and t.meta_batch > 1 and sampler.fixed_shape is None:
-        bar.close()
-        raise ValueError(f"learner {cfg.model.learner!r} combines the {t.meta_batch} episodes of a meta-batch, "
-                         "which must share one shape; set train.episode_kind: fixed or train.meta_batch: 1")
-    learner.train()
-    # Distributed: each rank runs meta_batch / W episodes of every step (episode counts are global),
-    # DDP averages the gradients on the last one; ``mean`` is ``out`` averaged over the ranks.
-    step, local_batch = dist.wrap(learner), t.meta_batch // world
-    try:
-        for group in meta_batches(sampler.iter_episodes(), local_batch if grouped else 1):
-            x = norm(gather(train_split.images, np.concatenate([e.indices for e in group])))
-            tasks = [episode_task(xe, e.spec) for xe, e in zip(x.split([len(e.indices) for e in group]), group)]
-            n = len(group) * world
-            episode += n
-            stepping = episode % t.meta_batch == 0 or episode == t.episodes
-            with dist.sync_context(step, stepping):
-                if step is not None:
-                    out = step(tasks, group[0].spec.n_way, grouped)
-                elif grouped:
-                    out = learner.meta_batch_loss(tasks, group[0].spec.n_way)
-                else:
-                    out = learner.episode_loss(*tasks[0], group[0].spec.n_way)
-                mean = dist.mean_over_ranks(out)
-                if not torch.isfinite(mean["loss"]):
-                    kept = (f"the last good checkpoint is kept: {ckpt_dir / 'last.pt'} (episode {saved_at})"
-                            if saved_at else "no checkpoint had been written yet")
-                    raise TrainingError(f"training stopped: the loss became {mean['loss'].item()} at episode "
-                                        f"{episode}; {kept}. Lower train.lr or check the data.")
-                (out["loss"] * len(group) / local_batch).backward()
-            lr = opt.param_groups[0]["lr"]
-            if stepping:
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-            for _ in range(n):
-                sched.step()
-            window.add(mean, n)
-            bar.update(n)
-            if _crossed(episode, n, t.log_every) or episode == t.episodes:
-                row = window.flush()
-                log.write("train", episode, lr=lr, **row)
-                bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['acc']:.3f}")
-            if val_split is not None and (_crossed(episode, n, t.val_every) or episode == t.episodes):
-                res = dist.evaluate_sharded(evaluate, learner, val_split, norm, val_sampler)
-                log.write("val", episode, val_acc=res.mean, val_ci95=res.ci95)
-                if main:
-                    bar.write(f"episode {episode}: validation {res}")
-                if best_val is None or res.mean > best_val:
-                    best_val = res.mean
-                    check_weights(learner, episode, "the previous best.pt is kept")
-                    best = run_state(cfg, learner, opt, sched, sampler, norm, in_channels, episode, best_val, log,
-                                  window)
-                    if main:
-                        save_checkpoint(best, ckpt_dir / "best.pt")
-            if _crossed(episode, n, t.ckpt_every) or episode == t.episodes:
-                check_weights(learner, episode, f"the last good checkpoint (episode {saved_at}) is kept")
-                last = run_state(cfg, learner, opt, sched, sampler, norm, in_channels, episode, best_val, log, window)
-                if main:
-                    save_last(last, ckpt_dir, t.keep_last)
-                saved_at = episode
-    finally:
-        bar.close()
-        log.close()
-    if val_split is None and main:  # no validation: the final weights are the "best"
-        copy_checkpoint(ckpt_dir / "last.pt", ckpt_dir / "best.pt")
-    dist.barrier()  # the other ranks read the checkpoints next (final evaluation)
-    return TrainResult(run_dir, episode, best_val, time.perf_counter() - start)
+    step = EpisodeStep(cfg, learner, train_split, norm, sampler)
+    return fit(cfg, step, learner, opt, sched, run_dir, ckpt_dir, val_split, val_sampler, norm, in_channels,
+               resume)

@@ -12,10 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..data.crossdomain import accepts, default_test_split
-from ..data.registry import load_split
+import torch
+
+from episodes import EpisodeSampler
+
+from ..data.features import load_features
+from ..data.registry import DATASETS, accepts, default_test_split, load_split
+from ..learners import create_learner
+from ..runs.checkpoint import load_learner, resolve_checkpoint
+from ..runs.inputs import Normalizer
 from .evaluate import embed_split, evaluate
-from .run_eval import load_learner, merge_results, resolve_checkpoint
+from .run_eval import merge_results
 
 COLUMNS = ["run", "model", "learner", "backbone", "trained_on", "dataset", "split", "n_way",
            "k_shot", "n_query", "episodes", "accuracy", "ci95", "seconds"]
@@ -34,11 +41,7 @@ class Target:
 
 def _quiet(name: str, progress: bool) -> Dict[str, Any]:
     """``progress=False`` for loaders that take it (the cache's progress bar), else nothing."""
-    from ..data.registry import LOADERS, available_datasets
-
-    available_datasets()  # registers the built-in loaders
-    return {} if progress or name not in LOADERS or not accepts(LOADERS[name], "progress") \
-        else {"progress": False}
+    return {} if progress or name not in DATASETS or not accepts(name, "progress") else {"progress": False}
 
 
 def _load_target(t: Target, cfg, in_channels: int, progress: bool):
@@ -87,8 +90,9 @@ def evaluate_grid(runs: Sequence[Path], targets: Sequence[Target], ways: Sequenc
                     if n_way > data.num_classes:
                         continue
                     for k in shots:
-                        res = evaluate(learner, data, norm, n_way=n_way, k_shot=k, n_query=n_query,
-                                       episodes=episodes, seed=seed, feature_cache=use_features,
+                        sampler = EpisodeSampler(data.labels, n_way=n_way, k_shot=k, n_query=n_query,
+                                                 n_episodes=episodes, seed=seed)
+                        res = evaluate(learner, data, norm, sampler, feature_cache=use_features,
                                        features=feats, progress=progress)
                         s = res.summary()
                         run_rows.append({
@@ -106,12 +110,6 @@ def evaluate_grid(runs: Sequence[Path], targets: Sequence[Target], ways: Sequenc
 def feature_rows(path: Path, ways: Sequence[int], shots: Sequence[int], n_query: int, episodes: int,
                  seed: int, progress: bool = False) -> List[Dict[str, Any]]:
     """Nearest-centroid (ProtoNet's rule, squared Euclidean) episodes over a features file."""
-    import torch
-
-    from ..data.features import load_features
-    from ..engine.inputs import Normalizer
-    from ..learners import create_learner
-
     data = load_features(path)
     learner = create_learner("protonet", torch.nn.Identity(), distance="sqeuclidean", learn_scale=False)
     feats, norm = torch.from_numpy(data.features), Normalizer([0.0], [1.0])
@@ -120,8 +118,9 @@ def feature_rows(path: Path, ways: Sequence[int], shots: Sequence[int], n_query:
         if n_way > data.num_classes:
             continue
         for k in shots:
-            res = evaluate(learner, data, norm, n_way=n_way, k_shot=k, n_query=n_query, episodes=episodes,
-                           seed=seed, feature_cache=True, features=feats, progress=progress)
+            sampler = EpisodeSampler(data.labels, n_way=n_way, k_shot=k, n_query=n_query, n_episodes=episodes,
+                                     seed=seed)
+            res = evaluate(learner, data, norm, sampler, feature_cache=True, features=feats, progress=progress)
             rows.append({"run": path.name, "model": "features", "learner": "nearest-centroid",
                          "backbone": "-", "trained_on": "-", "dataset": data.name, "split": data.name,
                          "n_way": n_way, "k_shot": k, "n_query": n_query, "episodes": episodes,

@@ -7,9 +7,10 @@ Two paths give the same episodes (same sampler, same seed):
 * per-episode: images of each episode go through ``fit_support`` / ``forward``, as for learners
   that adapt to the support (MAML family).
 
-Episodes are N-way K-shot by default; pass a ``sampler`` (e.g. from
-:func:`fewshot.engine.sampling.build_sampler`) for variable-way variable-shot, imbalanced or
-multi-domain episodes. Every result records the ways and shots of its episodes.
+The episodes come from a sampler: ``episodes.EpisodeSampler(split.labels, n_way, k_shot,
+n_query, n_episodes, seed)`` for N-way K-shot episodes, or any :class:`episodes.SpecSampler`
+(e.g. from :func:`fewshot.runs.episodes.build_sampler`) for variable-way variable-shot,
+imbalanced or multi-domain ones. Every result records the ways and shots of its episodes.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from episodes import ByDomain, Describer, EpisodeSampler, FixedShots, ImbalancedShots, SpecSampler, VariableWaysShots
+from episodes import ByDomain, Describer, FixedShots, ImbalancedShots, SpecSampler, VariableWaysShots
 
-from ..engine.inputs import Normalizer, gather
-from ..engine.sampling import spec_labels
+from ..learners.base import eval_mode
+from ..runs.episodes import spec_labels
+from ..runs.inputs import Normalizer, gather
 
 
 def ci95(accuracies: np.ndarray) -> float:
@@ -116,14 +118,12 @@ def embed_split(learner, images: np.ndarray, normalizer: Normalizer, batch_size:
     """
     if batch_size is None:
         batch_size = 64 if normalizer.device.type == "cpu" else 512
-    was_training = learner.training
-    learner.eval()
     chunks = []
     starts = range(0, len(images), batch_size)
-    for start in tqdm(starts, desc="embedding", disable=not progress, leave=False):
-        x = normalizer(torch.from_numpy(np.array(images[start:start + batch_size])))
-        chunks.append(learner.embed(x))
-    learner.train(was_training)
+    with eval_mode(learner):
+        for start in tqdm(starts, desc="embedding", disable=not progress, leave=False):
+            x = normalizer(torch.from_numpy(np.array(images[start:start + batch_size])))
+            chunks.append(learner.embed(x))
     return torch.cat(chunks)
 
 
@@ -142,19 +142,18 @@ def _common(values: List[np.ndarray]) -> int:
     return int(flat[0]) if len(flat) and (flat == flat[0]).all() else 0
 
 
-def evaluate(learner, split, normalizer: Normalizer, n_way: int = 5, k_shot: int = 1,
-             n_query: int = 15, episodes: int = 1000, seed: int = 1234,
+def evaluate(learner, split, normalizer: Normalizer, sampler: SpecSampler, *,
              feature_cache: Optional[bool] = None, features: Optional[torch.Tensor] = None,
-             progress: bool = False, sampler: Optional[SpecSampler] = None) -> EvalResult:
-    """Evaluate ``learner`` on ``episodes`` N-way K-shot episodes of ``split`` (an ImageSplit).
+             progress: bool = False) -> EvalResult:
+    """Evaluate ``learner`` on the episodes ``sampler`` draws from ``split`` (an ImageSplit).
 
     Args:
+        sampler: any :class:`episodes.SpecSampler` over ``split.labels`` (e.g.
+            ``EpisodeSampler(split.labels, n_way=5, k_shot=1, n_query=15, n_episodes=1000,
+            seed=1234)`` or :func:`fewshot.runs.episodes.build_sampler`; build it with
+            ``advance_epoch=False`` to evaluate the same episodes every call).
         feature_cache: embed the split once (default when the learner allows it).
         features: precomputed (N, D) features of the split, reused across calls.
-        sampler: draws the episodes instead (any :class:`episodes.SpecSampler` over
-            ``split.labels``, e.g. :func:`fewshot.engine.sampling.build_sampler`; build it with
-            ``advance_epoch=False`` to evaluate the same episodes every call). ``n_way``,
-            ``k_shot``, ``n_query``, ``episodes`` and ``seed`` are then not used.
 
     Returns:
         EvalResult with the accuracy of every episode and its ways, shots and queries;
@@ -162,16 +161,16 @@ def evaluate(learner, split, normalizer: Normalizer, n_way: int = 5, k_shot: int
     """
     if feature_cache is None:
         feature_cache = learner.uses_features
-    if sampler is None:
-        sampler = EpisodeSampler(split.labels, n_way=n_way, k_shot=k_shot, n_query=n_query,
-                                 n_episodes=episodes, seed=seed)
-    elif sampler.index.n_samples != len(split):
+    if sampler.index.n_samples != len(split):
         raise ValueError(f"the sampler was built over {sampler.index.n_samples} labels but split "
                          f"{getattr(split, 'name', 'split')!r} has {len(split)} images; build it from "
                          "split.labels")
     device = normalizer.device
-    was_training = learner.training
-    learner.eval()
+    with eval_mode(learner):
+        return _evaluate(learner, split, normalizer, sampler, feature_cache, features, progress, device)
+
+
+def _evaluate(learner, split, normalizer, sampler, feature_cache, features, progress, device) -> EvalResult:
     start = time.perf_counter()
     if feature_cache and features is None:
         features = embed_split(learner, split.images, normalizer, progress=progress)
@@ -200,7 +199,6 @@ def evaluate(learner, split, normalizer: Normalizer, n_way: int = 5, k_shot: int
         shots.append(spec.n_support)
         queries.append(spec.n_query)
         domains.append(-1 if spec.domain is None else spec.domain)
-    learner.train(was_training)
     return EvalResult(split=getattr(split, "name", "split"), n_way=_common(ways), k_shot=_common(shots),
                       n_query=_common(queries), accuracies=np.asarray(accs),
                       seconds=time.perf_counter() - start, episode_kind=_kind(sampler.describer),

@@ -6,54 +6,56 @@ import csv
 import dataclasses
 import json
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
-import torch
 
-from ..config import config_from_dict
-from ..data.registry import load_from_config
-from ..engine import distributed as dist
-from ..engine.build import build_learner
-from ..engine.checkpoint import CheckpointError, load_checkpoint
-from ..engine.inputs import Normalizer
-from ..engine.sampling import build_sampler
+from ..atomic import atomic_write_text
+from ..data.registry import default_test_split, load_from_config
+from ..runs import ranks
+from ..runs.checkpoint import learner_from_state, load_checkpoint, load_learner, resolve_checkpoint
+from ..runs.episodes import build_sampler
 from .evaluate import EvalResult, embed_split, evaluate
+from .sharded import evaluate_sharded
 from .transductive import TransductiveSpec, evaluate_spec
 
-
-def resolve_checkpoint(target: Path) -> Tuple[Path, Path]:
-    """A run folder or a checkpoint file -> (checkpoint path, run folder)."""
-    target = Path(target)
-    if target.is_dir():
-        for name in ("best.pt", "last.pt"):
-            if (target / "checkpoints" / name).is_file():
-                return target / "checkpoints" / name, target
-        raise CheckpointError(f"run folder {str(target)!r} has no checkpoints/best.pt or "
-                              "checkpoints/last.pt; was training started there?")
-    if target.is_file():
-        run_dir = target.parent.parent if target.parent.name == "checkpoints" else target.parent
-        return target, run_dir
-    raise CheckpointError(f"{str(target)!r} is neither a run folder nor a checkpoint file")
+__all__ = ["evaluate_run", "load_learner", "merge_results", "resolve_checkpoint", "target_overrides",
+           "write_episode_csv"]
 
 
-def load_learner(ckpt_path: Path, device: str = "cpu", untrained: bool = False):
-    """Rebuild the learner a checkpoint describes. Returns (learner, config, normalizer)."""
-    state = load_checkpoint(ckpt_path, map_location=device)
-    cfg = config_from_dict(state["config"])
-    if untrained:  # same architecture, fresh weights drawn with the run's seed
-        torch.manual_seed(cfg.train.seed)
-    learner = build_learner(cfg, state["in_channels"]).to(device)
-    if not untrained:
-        try:
-            learner.load_state_dict(state["model"])
-        except RuntimeError as err:
-            raise CheckpointError(
-                f"{str(ckpt_path)!r} holds weights for learner {state.get('learner')!r} with backbone "
-                f"{state.get('backbone')!r}, which do not fit the model built from its config: "
-                f"{str(err).splitlines()[0]}") from None
-    norm = Normalizer(state["norm"]["mean"], state["norm"]["std"], device)
-    return learner, cfg, norm
+def target_overrides(name: str, in_channels: int, root: Optional[str] = None,
+                     options: Optional[Dict[str, Any]] = None, split: Optional[str] = None) -> Dict:
+    """``data_overrides`` for :func:`evaluate_run` on another data set.
+
+    Args:
+        name: the target data set.
+        in_channels: the checkpoint's ``in_channels``; set as ``channels`` unless given.
+        root: the target's data folder (None: its loader's default).
+        options: loader options (``data.options`` of the target).
+        split: evaluation split (default: the data set's declared test split).
+
+    Returns:
+        Overrides for ``cfg.data``: name, root, options, test_split (image_size is kept, so
+        the target is resized to the size the model was trained at).
+    """
+    opts = dict(options or {})
+    opts.setdefault("channels", int(in_channels))
+    return {"name": name, "root": None if root is None else str(Path(root).expanduser()),
+            "options": opts, "test_split": split or default_test_split(name)}
+
+
+def data_overrides_for(state: Dict[str, Any], name: Optional[str] = None, root: Optional[str] = None,
+                       options: Optional[Dict[str, Any]] = None, split: Optional[str] = None) -> Dict[str, Any]:
+    """What ``fewshot eval --data NAME --data-root DIR --data-option K=V`` changes in the run's
+    data config (given its loaded checkpoint): another data set shaped for the model, or the
+    run's own data set with another root or more loader options."""
+    data = dict(state["config"].get("data", {}))
+    if name and name != data.get("name"):
+        return target_overrides(name, int(state["in_channels"]), root, options, split)
+    overrides: Dict[str, Any] = {"options": {**data.get("options", {}), **(options or {})}}
+    if root:
+        overrides["root"] = root
+    return overrides
 
 
 def write_episode_csv(result: EvalResult, path: Path) -> None:
@@ -80,7 +82,7 @@ def merge_results(run_dir: Path, rows: List[Dict]) -> Path:
     key = ("model", "dataset", "split", "n_way", "k_shot", "n_query", "episodes", "method")
     new_keys = {tuple(r.get(k) for k in key) for r in rows}
     kept = [r for r in old if tuple(r.get(k) for k in key) not in new_keys]
-    path.write_text(json.dumps(kept + rows, indent=2))
+    atomic_write_text(path, json.dumps(kept + rows, indent=2))
     return path
 
 
@@ -89,20 +91,30 @@ def evaluate_run(target: Path, split: Optional[str] = None, n_way: Optional[int]
                  episodes: Optional[int] = None, seed: Optional[int] = None,
                  untrained: bool = False, feature_cache: Optional[bool] = None,
                  device: str = "cpu", progress: bool = True, data_overrides: Optional[Dict] = None,
-                 transductive: Optional[TransductiveSpec] = None) -> List[EvalResult]:
+                 transductive: Optional[TransductiveSpec] = None,
+                 target_data: Optional[Dict[str, Any]] = None) -> List[EvalResult]:
     """Evaluate on every requested shot setting; results go to the run folder.
 
     Defaults come from the run's resolved config (``eval`` section, test split). With
     ``transductive``, the split is embedded once and episodes go through that method over the
     features (any learner: its ``embed`` gives the features).
+
+    Args:
+        data_overrides: fields of the run's data config to replace (e.g. from
+            :func:`target_overrides`).
+        target_data: ``{"name", "root", "options", "split"}`` of another data set (or the run's
+            own with another root / options), shaped for the model (see :func:`data_overrides_for`).
     """
     ckpt, run_dir = resolve_checkpoint(target)
-    learner, cfg, norm = load_learner(ckpt, device, untrained=untrained)
-    own_data = dataclasses.replace(cfg.data)  # the run's own data: base mean and validation come from it
-    for k, v in (data_overrides or {}).items():
-        setattr(cfg.data, k, v)
-    split_name = split or cfg.data.test_split
-    data = load_from_config(cfg.data, split_name)
+    state = load_checkpoint(ckpt, map_location=device)  # loaded once
+    learner, cfg, norm = learner_from_state(state, ckpt, device, untrained=untrained)
+    own_data = cfg.data  # the run's own data: base mean and validation come from it
+    overrides = dict(data_overrides or {})
+    if target_data:
+        overrides.update(data_overrides_for(state, **target_data))
+    data_cfg = dataclasses.replace(cfg.data, **overrides)
+    split_name = split or data_cfg.test_split
+    data = load_from_config(data_cfg, split_name)
     n_way = n_way or cfg.eval.n_way
     shots = list(shots or cfg.eval.shots)
     n_query = n_query or cfg.eval.n_query
@@ -110,7 +122,7 @@ def evaluate_run(target: Path, split: Optional[str] = None, n_way: Optional[int]
     seed = cfg.eval.seed if seed is None else seed
     # The episode kind of eval (fixed: one evaluation per shot; variable / imbalanced: one in all)
     section = dataclasses.replace(cfg.eval, n_way=n_way, n_query=n_query)
-    if "name" in (data_overrides or {}) and section.hierarchy and section.hierarchy not in data.meta:
+    if data_cfg.name != own_data.name and section.hierarchy and section.hierarchy not in data.meta:
         # cross-domain target without the run's super-categories (e.g. glyphs' alphabets)
         print(f"note: {data.name} has no {section.hierarchy!r}: its episodes ignore eval.hierarchy")
         section = dataclasses.replace(section, hierarchy="", p_ignore_hierarchy=0.0)
@@ -141,26 +153,25 @@ def evaluate_run(target: Path, split: Optional[str] = None, n_way: Optional[int]
             sampler = build_sampler(section, data, episodes, seed, k_shot=k or None, advance_epoch=False,
                                     prefix="eval")
             # under torchrun the episodes are shared out over the ranks and gathered
-            res = dist.evaluate_sharded(evaluate, learner, data, norm, sampler, feature_cache=feature_cache,
-                                        features=features, progress=progress and dist.is_main())
+            res = evaluate_sharded(evaluate, learner, data, norm, sampler, feature_cache=feature_cache,
+                                   features=features, progress=progress and ranks.is_main())
         else:  # the inductive path's episodes; validation episodes drawn the same way
             sampler = build_sampler(section, data, episodes, seed, k_shot=k, advance_epoch=False, prefix="eval")
             val_sampler = None if val_split is None else build_sampler(
                 section, val_split, transductive.val_episodes, seed, k_shot=k, advance_epoch=False, prefix="eval")
-            res, extra = evaluate_spec(transductive, features, data.labels, n_way=n_way, k_shot=k,
-                                       n_query=n_query, episodes=episodes, seed=seed,
-                                       base_mean=base_mean, val=val, sampler=sampler, val_sampler=val_sampler,
+            res, extra = evaluate_spec(transductive, features, data.labels, sampler, base_mean=base_mean,
+                                       val=val, val_sampler=val_sampler,
                                        split_name=getattr(data, "name", split_name), progress=progress)
         results.append(res)
         shape = f"{n_way}w{k}s" if section.episode_kind == "fixed" else section.episode_kind
-        tag = f"{cfg.data.name}-{split_name}_{shape}_{model}".replace("/", "-")
+        tag = f"{data_cfg.name}-{split_name}_{shape}_{model}".replace("/", "-")
         if transductive is not None:
             tag += "_" + "".join(c if c.isalnum() or c in "-=." else "_" for c in res.method.rstrip("]"))
-        if dist.is_main():
+        if ranks.is_main():
             write_episode_csv(res, run_dir / "eval" / f"{tag}.csv")
-        rows.append({"model": model, "dataset": cfg.data.name, "learner": cfg.model.learner,
+        rows.append({"model": model, "dataset": data_cfg.name, "learner": cfg.model.learner,
                      "backbone": cfg.model.backbone, "checkpoint": str(ckpt), **res.summary(),
                      "split": split_name, **extra})
-    if dist.is_main():
+    if ranks.is_main():
         merge_results(run_dir, rows)
     return results

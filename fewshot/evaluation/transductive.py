@@ -16,8 +16,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from episodes import EpisodeSampler
-
 from ..transductive import NORMS, get_method, preprocess, run_method
 from .evaluate import EvalResult, episode_labels
 
@@ -67,18 +65,14 @@ class TransductiveSpec:
         return self.norm in ("center", "cl2n")
 
 
-def episode_indices(labels: np.ndarray, n_way: int, k_shot: int, n_query: int, episodes: int,
-                    seed: int, sampler: Optional[Iterable] = None) -> torch.Tensor:
+def episode_indices(sampler: Iterable) -> torch.Tensor:
     """Sample indices of every episode: (episodes, n_way * (k_shot + n_query)), support first.
 
-    Args:
-        sampler: draw the episodes from this sampler (e.g. the inductive path's
-            ``build_sampler``, which knows hierarchies and domains) instead of an
-            ``EpisodeSampler(labels, n_way, k_shot, n_query, episodes, seed)``.
+    ``sampler`` must draw fixed N-way K-shot episodes (``sampler.fixed_shape``), e.g.
+    ``EpisodeSampler(labels, n_way, k_shot, n_query, episodes, seed)`` or the inductive path's
+    ``build_sampler``, which knows hierarchies and domains.
     """
-    if sampler is None:
-        sampler = EpisodeSampler(labels, n_way=n_way, k_shot=k_shot, n_query=n_query,
-                                 n_episodes=episodes, seed=seed)
+    n_way, k_shot, n_query = fixed_shape(sampler)
     lists = [np.asarray(i, dtype=np.int64) for i in sampler]
     size = n_way * (k_shot + n_query)
     if not lists or any(len(i) != size for i in lists):
@@ -86,6 +80,15 @@ def episode_indices(labels: np.ndarray, n_way: int, k_shot: int, n_query: int, e
                          f"{n_query} queries per class ({size} samples each); the sampler gave "
                          f"{sorted({len(i) for i in lists})}")
     return torch.as_tensor(np.stack(lists))
+
+
+def fixed_shape(sampler) -> Tuple[int, int, int]:
+    """``(n_way, k_shot, n_query)`` of a sampler of fixed episodes; ValueError otherwise."""
+    shape = getattr(sampler, "fixed_shape", None)
+    if shape is None:
+        raise ValueError("transductive evaluation draws fixed N-way K-shot episodes; the sampler's "
+                         "episodes vary in shape (use episode_kind: fixed)")
+    return tuple(int(v) for v in shape)
 
 
 def method_tag(method: str, options: Mapping[str, object], norm: str, shift: bool) -> str:
@@ -97,38 +100,36 @@ def method_tag(method: str, options: Mapping[str, object], norm: str, shift: boo
     return f"{method}[{','.join(parts)}]" if parts else method
 
 
-def evaluate_transductive(features: torch.Tensor, labels: np.ndarray, method: str, n_way: int = 5,
-                          k_shot: int = 1, n_query: int = 15, episodes: int = 1000, seed: int = 1234,
+def evaluate_transductive(features: torch.Tensor, labels: np.ndarray, method: str, sampler: Iterable, *,
                           options: Optional[Mapping[str, object]] = None, norm: str = "none",
                           shift: bool = False, base_mean: Optional[torch.Tensor] = None,
                           chunk: int = 200, split_name: str = "split", progress: bool = False,
-                          sampler: Optional[Iterable] = None,
                           index: Optional[torch.Tensor] = None) -> EvalResult:
-    """Accuracy of ``method`` on ``episodes`` episodes drawn from ``labels``.
+    """Accuracy of ``method`` on the episodes ``sampler`` draws from ``labels``.
 
     Args:
         features: (N, D) features of every sample of the split (on the device to compute on).
         labels: (N,) class of every sample.
         method: a name registered in :data:`fewshot.transductive.METHODS`.
+        sampler: fixed N-way K-shot episodes over ``labels`` (see :func:`episode_indices`).
         options: the method's keyword options (e.g. ``{"lam": 0.7}``).
         norm, shift, base_mean: feature preprocessing (see :func:`fewshot.transductive.preprocess`).
         chunk: episodes processed together.
-        sampler: draw the episodes from it (see :func:`episode_indices`); ``episodes`` and
-            ``seed`` are then unused.
-        index: (episodes, n_way * (k_shot + n_query)) indices already drawn.
+        index: (episodes, n_way * (k_shot + n_query)) indices already drawn from ``sampler``.
 
     Returns:
         EvalResult with per-episode accuracies, ``method`` set to the setting's tag and
         ``seconds`` the inference time (sampling, gathering, preprocessing, method; the
         embedding of the split is not included).
     """
+    n_way, k_shot, n_query = fixed_shape(sampler)
     options = dict(options or {})
     get_method(method)  # unknown names fail before any work
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1 episode, got {chunk}")
     start = time.perf_counter()
     if index is None:
-        index = episode_indices(labels, n_way, k_shot, n_query, episodes, seed, sampler)
+        index = episode_indices(sampler)
     index = index.to(features.device)
     n_support = n_way * k_shot
     ys = episode_labels(n_way, k_shot, features.device)
@@ -149,16 +150,17 @@ def evaluate_transductive(features: torch.Tensor, labels: np.ndarray, method: st
                       method=method_tag(method, options, norm, shift))
 
 
-def tune_lambda(features: torch.Tensor, labels: np.ndarray, method: str,
+def tune_lambda(features: torch.Tensor, labels: np.ndarray, method: str, sampler: Iterable,
                 grid: Sequence[float] = LAMBDA_GRID, **kwargs) -> Tuple[float, Dict[float, float]]:
     """Pick the Laplacian weight with the best mean accuracy on (validation) episodes.
 
     Args:
         features, labels: the validation split's features and labels.
         method: a method with a Laplacian weight (``has_lambda``).
+        sampler: the (validation) episodes, the same for every candidate.
         grid: candidate values (LaplacianShot's 0.1 ... 1.5 by default).
-        **kwargs: the rest of :func:`evaluate_transductive`'s arguments (shots, episodes,
-            options without ``lam``, preprocessing).
+        **kwargs: the rest of :func:`evaluate_transductive`'s arguments (options without
+            ``lam``, preprocessing).
 
     Returns:
         (best lambda, {lambda: mean accuracy}); ties go to the smaller lambda.
@@ -169,51 +171,47 @@ def tune_lambda(features: torch.Tensor, labels: np.ndarray, method: str,
     options = dict(kwargs.pop("options", None) or {})
     options.pop("lam", None)
     if kwargs.get("index") is None:  # the same episodes for every candidate
-        kwargs["index"] = episode_indices(labels, kwargs.get("n_way", 5), kwargs.get("k_shot", 1),
-                                          kwargs.get("n_query", 15), kwargs.get("episodes", 1000),
-                                          kwargs.get("seed", 1234), kwargs.pop("sampler", None))
+        kwargs["index"] = episode_indices(sampler)
     scores: Dict[float, float] = {}
     for lam in grid:
-        res = evaluate_transductive(features, labels, method, options={**options, "lam": lam}, **kwargs)
+        res = evaluate_transductive(features, labels, method, sampler, options={**options, "lam": lam}, **kwargs)
         scores[float(lam)] = res.mean
     best = max(scores, key=lambda k: (scores[k], -k))
     return best, scores
 
 
-def evaluate_spec(spec: TransductiveSpec, features: torch.Tensor, labels: np.ndarray, *, n_way: int,
-                  k_shot: int, n_query: int, episodes: int, seed: int,
+def evaluate_spec(spec: TransductiveSpec, features: torch.Tensor, labels: np.ndarray, sampler: Iterable, *,
                   base_mean: Optional[torch.Tensor] = None,
-                  val: Optional[Tuple[torch.Tensor, np.ndarray]] = None, split_name: str = "split",
-                  progress: bool = False, sampler: Optional[Iterable] = None,
-                  val_sampler: Optional[Iterable] = None) -> Tuple[EvalResult, Dict[str, object]]:
+                  val: Optional[Tuple[torch.Tensor, np.ndarray]] = None, val_sampler: Optional[Iterable] = None,
+                  split_name: str = "split", progress: bool = False) -> Tuple[EvalResult, Dict[str, object]]:
     """One shot setting of ``fewshot eval --transductive``: tune lambda on ``val`` if asked, then
     evaluate. Returns the result and extra fields for ``results.json``.
 
     Args:
         features, labels: the evaluated split's (N, D) features and (N,) labels.
+        sampler: the test episodes (fixed N-way K-shot) over ``labels``.
         base_mean: (D,) base-class mean when ``spec.norm`` centres.
         val: (features, labels) of the validation split, needed with ``spec.tune_lambda``.
-        sampler, val_sampler: where the test / validation episodes come from (default
-            ``EpisodeSampler`` with ``episodes`` / ``spec.val_episodes`` and ``seed``).
+        val_sampler: the validation episodes over ``val``'s labels, needed with ``spec.tune_lambda``.
     """
-    setting = dict(n_way=n_way, k_shot=k_shot, n_query=n_query, seed=seed, norm=spec.norm,
-                   shift=spec.shift, base_mean=base_mean, chunk=spec.chunk)
+    n_way, k_shot, _ = fixed_shape(sampler)
+    setting = dict(norm=spec.norm, shift=spec.shift, base_mean=base_mean, chunk=spec.chunk)
     options = dict(spec.options)
     if get_method(spec.method).has_lambda and not spec.tune_lambda:
         options.setdefault("lam", get_method(spec.method).defaults["lam"])  # shown in the row's tag
     extra: Dict[str, object] = {}
     if spec.tune_lambda:
-        if val is None:
-            raise ValueError("tuning lambda needs the validation split's features and labels (val=...)")
-        options["lam"], scores = tune_lambda(val[0], val[1], spec.method, spec.lambda_grid,
-                                             episodes=spec.val_episodes, options=options,
-                                             sampler=val_sampler, **setting)
+        if val is None or val_sampler is None:
+            raise ValueError("tuning lambda needs the validation split's features and labels (val=...) "
+                             "and its episodes (val_sampler=...)")
+        options["lam"], scores = tune_lambda(val[0], val[1], spec.method, val_sampler, spec.lambda_grid,
+                                             options=options, **setting)
         extra["lambda_scores"] = {str(lam): round(100 * acc, 3) for lam, acc in scores.items()}
         if progress:
             print(f"{spec.method} {n_way}-way {k_shot}-shot: lambda {options['lam']} chosen on the "
                   f"validation split (accuracy % per lambda: {extra['lambda_scores']})")
-    res = evaluate_transductive(features, labels, spec.method, episodes=episodes, options=options,
-                                split_name=split_name, progress=progress, sampler=sampler, **setting)
+    res = evaluate_transductive(features, labels, spec.method, sampler, options=options,
+                                split_name=split_name, progress=progress, **setting)
     extra.update({"transductive": spec.method, "options": options, "norm": spec.norm,
                   "shift": spec.shift})
     return res, extra

@@ -29,11 +29,22 @@ import torch
 from episodes.interpolate import TaskBatch, stack_tasks
 
 from ..learners.base import Learner
+from ..registry import Registry
 from .adapters import MetricAdapter
 from .ibi import IBI
 from .mlti import MLTI
 
-KINDS = ("mlti", "ibi", "ibp")
+#: ``model.options.interpolation.kind`` -> ``factory(n_blocks, total_episodes=..., **options)``.
+INTERPOLATION_KINDS = Registry("interpolation kind")
+INTERPOLATION_KINDS.add("mlti", lambda n_blocks, total_episodes=None, **o: MLTI(n_blocks, **o),
+                        summary="MLTI: mix two tasks at a hidden layer (Yao et al. 2022)")
+INTERPOLATION_KINDS.add("ibi", lambda n_blocks, total_episodes=None, **o: IBI(
+    n_blocks, interpolate=True, total_episodes=total_episodes, **o),
+    summary="interval-bound interpolation (Datta et al. 2023)")
+INTERPOLATION_KINDS.add("ibp", lambda n_blocks, total_episodes=None, **o: IBI(
+    n_blocks, interpolate=False, total_episodes=total_episodes, **o),
+    summary="IBI's interval-bound terms without interpolation")
+KINDS = tuple(INTERPOLATION_KINDS.names())
 
 
 def _adapter(learner: Learner):
@@ -56,16 +67,14 @@ class InterpolatedLearner(Learner):
         **options: the method's options (see :class:`~.mlti.MLTI`, :class:`~.ibi.IBI`).
     """
 
+    combines_tasks = True  # MLTI pairs the tasks of a meta-batch
+
     def __init__(self, inner: Learner, kind: str = "mlti", total_episodes: int = None, **options: Any):
-        torch.nn.Module.__init__(self)  # not Learner.__init__: the backbone belongs to ``inner``
-        if kind not in KINDS:
-            raise ValueError(f"unknown interpolation kind {kind!r}; choose one of {KINDS}")
+        super().__init__(None)  # no backbone of its own: it is ``inner``'s
+        factory = INTERPOLATION_KINDS.get(kind)
         n_blocks = len(inner.backbone.blocks)
         try:
-            if kind == "mlti":
-                self.method = MLTI(n_blocks, **options)
-            else:
-                self.method = IBI(n_blocks, interpolate=kind == "ibi", total_episodes=total_episodes, **options)
+            self.method = factory(n_blocks, total_episodes=total_episodes, **options)
         except TypeError as err:
             raise ValueError(f"interpolation kind {kind!r} does not accept options {sorted(options)}: {err}") from None
         self.kind = kind
@@ -129,6 +138,7 @@ def wrap_interpolation(learner: Learner, options: Dict[str, Any], total_episodes
         return learner
     if not isinstance(options, dict) or "kind" not in options:
         raise ValueError("model.options.interpolation must be a mapping with a 'kind' "
-                         f"({', '.join(KINDS)}), e.g. {{kind: mlti, layer: random}}; got {options!r}")
+                         f"({', '.join(INTERPOLATION_KINDS.names())}), e.g. {{kind: mlti, layer: random}}; "
+                         f"got {options!r}")
     options = dict(options)
     return InterpolatedLearner(learner, options.pop("kind"), total_episodes=total_episodes, **options)

@@ -2,33 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Callable, Dict
-
 from torch import nn
 
+from ..registry import Registry
 from .base import Learner
 from .maml import ANIL, FOMAML, MAML, MetaSGD
 from .matchingnet import MatchingNet
-from .pretrain import CosineHead, SimpleShot, make_head
 from .protonet import ProtoNet, prototypes
+from .simpleshot import CosineHead, SimpleShot, make_head
 
-LEARNERS: Dict[str, Callable[..., Learner]] = {
-    "protonet": ProtoNet,
-    "matchingnet": MatchingNet,
-    "maml": MAML,
-    "fomaml": FOMAML,
-    "anil": ANIL,
-    "metasgd": MetaSGD,
-    "pretrain": SimpleShot,
-}
+#: name -> learner class. Registration metadata tells :func:`fewshot.runs.build.build_learner`
+#: what else the learner is built with: ``needs`` (``feature_dim``: the backbone's output size,
+#: ``n_way``: ``train.n_way`` for a fixed head), ``model_keys`` (``model.*`` keys passed as
+#: default options) and ``training`` (``episodic``, or ``batches`` for standard pre-training).
+LEARNERS = Registry("learner")
+LEARNERS.add("protonet", ProtoNet, model_keys=("distance", "learn_scale"))
+LEARNERS.add("matchingnet", MatchingNet, needs=("feature_dim",))
+for _name, _cls in (("maml", MAML), ("fomaml", FOMAML), ("anil", ANIL), ("metasgd", MetaSGD)):
+    LEARNERS.add(_name, _cls, needs=("feature_dim", "n_way"))
+LEARNERS.add("pretrain", SimpleShot, needs=("feature_dim",), training="batches")
 
 
 def create_learner(name: str, backbone: nn.Module, **kwargs) -> Learner:
     """Build a registered learner around ``backbone``; ``kwargs`` are its options."""
-    if name not in LEARNERS:
-        raise ValueError(f"unknown learner {name!r}; available: {', '.join(sorted(LEARNERS))}")
+    cls = LEARNERS.get(name)  # an unknown name: ValueError listing the learners
     try:
-        return LEARNERS[name](backbone, **kwargs)
+        return cls(backbone, **kwargs)
     except TypeError as err:
         raise ValueError(f"learner {name!r} does not accept these options {sorted(kwargs)}: {err}") from None
 

@@ -9,11 +9,17 @@ A learner wraps a backbone and answers two questions:
 
 Metric learners also implement ``logits_from_features(zs, ys, zq, n_way)`` so evaluation can run
 the backbone once over a split and sample episodes over cached features (``uses_features``).
+
+The training loop calls one method, ``meta_batch_loss(tasks, n_way)``: by default the mean of
+``episode_loss`` over the tasks. A learner that combines the tasks of a meta-batch (task
+interpolation pairs them) sets ``combines_tasks = True`` and gets the whole meta-batch at once;
+the others get one task per call and the loop accumulates gradients over the meta-batch.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+import contextlib
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -26,10 +32,14 @@ class Learner(nn.Module):
     uses_features: bool = True
     #: True when predictions for one query depend on the other queries.
     transductive: bool = False
+    #: True when ``meta_batch_loss`` needs all tasks of a meta-batch together (they must then
+    #: share one shape); False: the loop passes one task per call.
+    combines_tasks: bool = False
 
-    def __init__(self, backbone: nn.Module):
+    def __init__(self, backbone: Optional[nn.Module]):
         super().__init__()
-        self.backbone = backbone
+        if backbone is not None:  # None: a wrapper whose backbone is its inner learner's
+            self.backbone = backbone
         self._support: Optional[tuple] = None
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
@@ -59,3 +69,22 @@ class Learner(nn.Module):
         loss = F.cross_entropy(logits, query_labels)
         acc = (logits.argmax(1) == query_labels).float().mean()
         return {"loss": loss, "ce": loss.detach(), "acc": acc.detach()}
+
+    def meta_batch_loss(self, tasks: Sequence[Tuple[torch.Tensor, ...]], n_way: int) -> Dict[str, torch.Tensor]:
+        """The loss of a meta-batch: the mean of :meth:`episode_loss` (and of every term) over
+        ``tasks``, each ``(support, support_labels, query, query_labels)``."""
+        outs = [self.episode_loss(*task, n_way) for task in tasks]
+        if len(outs) == 1:
+            return outs[0]
+        return {k: torch.stack([o[k] for o in outs]).mean() for k in outs[0]}
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """``module`` in evaluation mode inside the block, its own mode restored after (also on errors)."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)

@@ -93,8 +93,6 @@ class MAML(Learner):
     """
 
     uses_features = False
-    wants_feature_dim = True  # build_learner passes the backbone's output size ...
-    wants_n_way = True  # ... and train.n_way
 
     def __init__(self, backbone: nn.Module, feature_dim: int, n_way: int = 5, inner_steps: int = 5,
                  inner_lr: float = 0.01, eval_inner_steps: Optional[int] = None,

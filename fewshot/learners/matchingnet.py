@@ -53,14 +53,13 @@ class MatchingNet(Learner):
         fce: use Full Context Embeddings (needs ``feature_dim``).
         fce_steps: K, the processing steps of the query attention LSTM (default 2; the paper
             leaves K open).
-        feature_dim: D, the backbone's output size; ``fewshot.engine.build`` fills it in from a probe
+        feature_dim: D, the backbone's output size; ``fewshot.runs.build`` fills it in from a probe
             forward pass when a config leaves it out.
         temperature: a = softmax(cos / temperature); 1 is the paper.
         learn_temperature: learn 1 / temperature (initialised from ``temperature``).
     """
 
     #: ``build_learner`` passes the probed backbone output size as ``feature_dim``.
-    wants_feature_dim = True
 
     def __init__(self, backbone: nn.Module, fce: bool = False, fce_steps: int = 2,
                  feature_dim: Optional[int] = None, temperature: float = 1.0,

@@ -1,15 +1,23 @@
-"""Metrics logs, TensorBoard mirror, figures and results tables of runs.
+"""Figures and results tables of run folders (the records they read are in :mod:`fewshot.runs.records`).
 
 matplotlib and torch are imported only by the functions that need them.
 """
 
+from ..runs.records import (
+    MetricsLog,
+    TensorBoardWriter,
+    code_version,
+    open_tensorboard,
+    read_metrics,
+    record_run,
+    run_commit,
+    series,
+    tensorboard_available,
+)
 from .embedding import pca_2d, project_2d, tsne_2d
-from .metrics import MetricsLog, read_metrics, series
 from .plots import plot_accuracy_sweep, plot_embedding, plot_learning_curves
-from .provenance import code_version, record_run, run_commit
 from .report import collect_results, csv_table, markdown_table, write_report
 from .run_embedding import plot_run_embedding
-from .tensorboard import TensorBoardWriter, open_tensorboard, tensorboard_available
 
 __all__ = [
     "MetricsLog", "read_metrics", "series", "plot_learning_curves", "plot_accuracy_sweep",

@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .metrics import read_metrics, series
+from ..runs.records import read_metrics, series
 
 DPI = 100
 CURVES_SIZE = (13.0, 3.8)  # inches -> 1300 x 380 px

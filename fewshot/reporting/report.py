@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple, Union
 
-from .provenance import run_commit
+from ..runs.records import run_commit
 
 # (key in a row, Markdown header)
 COLUMNS: Tuple[Tuple[str, str], ...] = (

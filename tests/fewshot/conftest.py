@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fewshot.engine.rng import set_deterministic
+from fewshot.runs.rng import set_deterministic
 
 
 @pytest.fixture(autouse=True)

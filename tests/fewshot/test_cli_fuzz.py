@@ -27,7 +27,7 @@ from fewshot import reporting  # noqa: E402
 from fewshot.cli import main  # noqa: E402
 from fewshot.config import Config, valid_keys  # noqa: E402
 from fewshot.data import registry  # noqa: E402
-from fewshot.engine.rng import set_deterministic  # noqa: E402
+from fewshot.runs.rng import set_deterministic  # noqa: E402
 
 SETTINGS = settings(max_examples=30, deadline=None, derandomize=True, print_blob=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

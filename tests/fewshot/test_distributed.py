@@ -22,10 +22,11 @@ import tiny_run  # noqa: E402  (registers the "tiny" data set)
 from fewshot.config import load_config  # noqa: E402
 from fewshot.data.registry import load_split  # noqa: E402
 from fewshot.engine import distributed as dist  # noqa: E402
-from fewshot.engine.build import build_learner  # noqa: E402
-from fewshot.engine.checkpoint import load_checkpoint  # noqa: E402
-from fewshot.engine.sampling import build_sampler  # noqa: E402
 from fewshot.evaluation.evaluate import EvalResult  # noqa: E402
+from fewshot.evaluation.sharded import merge_shards  # noqa: E402
+from fewshot.runs.build import build_learner  # noqa: E402
+from fewshot.runs.checkpoint import load_checkpoint  # noqa: E402
+from fewshot.runs.episodes import build_sampler  # noqa: E402
 
 # 12 episodes, 4 per optimiser step (2 per rank), checkpoints after every step.
 OVERRIDES = ["train.episodes=12", "train.meta_batch=4", "train.ckpt_every=4", "train.keep_last=3",
@@ -105,7 +106,7 @@ def test_merge_shards_restores_the_single_process_order():
                         ways=ways[r::world], shots=np.concatenate(shots[r::world]),
                         queries=np.concatenate(shots[r::world]) + 10, domains=np.arange(n)[r::world])
              for r in range(world)]
-    merged = dist.merge_shards(parts)
+    merged = merge_shards(parts)
     for key in ("accuracies", "ways", "shots", "queries", "domains"):
         np.testing.assert_array_equal(getattr(merged, key), getattr(full, key), err_msg=key)
     assert merged.mean == pytest.approx(full.mean) and merged.ci95 == pytest.approx(full.ci95)

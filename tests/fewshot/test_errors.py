@@ -12,9 +12,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tiny_run  # noqa: E402  (registers the "tiny" data set)
 
 from fewshot.cli import main  # noqa: E402
-from fewshot.engine import checkpoint as checkpoint_module  # noqa: E402
-from fewshot.engine.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from fewshot.learners import ProtoNet  # noqa: E402
+from fewshot.runs import checkpoint as checkpoint_module  # noqa: E402
+from fewshot.runs.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 
 
 @pytest.fixture

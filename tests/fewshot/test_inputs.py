@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from fewshot.engine.inputs import Normalizer, gather
+from fewshot.runs.inputs import Normalizer, gather
 
 
 def reference(x: np.ndarray, mean, std) -> np.ndarray:

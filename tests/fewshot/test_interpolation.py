@@ -361,7 +361,7 @@ def test_ibi_eps_follows_the_schedule_and_options_are_checked():
 
 def test_config_builds_the_wrapper():
     from fewshot.config import load_config
-    from fewshot.engine.build import build_learner
+    from fewshot.runs.build import build_learner
 
     cfg = load_config(None, ["model.width=8", "model.options={interpolation: {kind: mlti, layer: 0, mix: cutmix}}"])
     learner = build_learner(cfg, 1)
@@ -374,7 +374,7 @@ def test_glyphs_s_configs_build_interpolated_learners(name):
     from pathlib import Path
 
     from fewshot.config import load_config
-    from fewshot.engine.build import build_learner
+    from fewshot.runs.build import build_learner
 
     if "maml" in name:
         pytest.importorskip("learn2learn")
@@ -396,8 +396,8 @@ def test_trainer_hands_meta_batches_to_interpolated_learners(tmp_path):
     import tiny_run  # noqa: F401  (registers the "tiny" data set)
 
     from fewshot.config import load_config
-    from fewshot.engine.checkpoint import load_checkpoint
     from fewshot.engine.trainer import train
+    from fewshot.runs.checkpoint import load_checkpoint
 
     threads = torch.get_num_threads()
     cfg = load_config(tiny_run.write_config(tmp_path), [
@@ -429,8 +429,8 @@ def test_resumed_interpolated_training_is_exact(tmp_path, options):
     import tiny_run  # noqa: F401
 
     from fewshot.config import load_config
-    from fewshot.engine.checkpoint import load_checkpoint
     from fewshot.engine.trainer import train
+    from fewshot.runs.checkpoint import load_checkpoint
 
     threads = torch.get_num_threads()
     cfg = load_config(tiny_run.write_config(tmp_path), [

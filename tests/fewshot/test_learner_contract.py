@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from fewshot.config import Config
-from fewshot.engine.build import build_learner
 from fewshot.learners import LEARNERS
+from fewshot.runs.build import build_learner
 
 SIZE = 16  # tiny Conv4 (width 8) at 16x16: 8-d features, milliseconds per episode
 CASES = [(2, 1, 1), (5, 1, 3), (3, 4, 2), (7, 2, 1)]  # (N, K, Q)

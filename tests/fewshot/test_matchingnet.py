@@ -9,8 +9,8 @@ import torch
 
 from fewshot.backbones import create_backbone
 from fewshot.config import config_from_dict, load_config
-from fewshot.engine.build import build_learner
 from fewshot.learners import MatchingNet, create_learner
+from fewshot.runs.build import build_learner
 
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-10, atol=1e-10)}
 CONFIGS = Path(__file__).parents[2] / "configs"

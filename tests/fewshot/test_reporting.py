@@ -29,7 +29,7 @@ from fewshot.reporting import (  # noqa: E402
     write_report,
 )
 from fewshot.reporting import plots as plots_module  # noqa: E402
-from fewshot.reporting import tensorboard as tb_module  # noqa: E402
+from fewshot.runs import records as tb_module  # noqa: E402
 
 
 def png_size(path: Path):

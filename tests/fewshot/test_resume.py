@@ -21,11 +21,11 @@ import tiny_run  # noqa: E402  (registers the "tiny" data set)
 
 from fewshot.cli import main  # noqa: E402
 from fewshot.config import load_config  # noqa: E402
-from fewshot.engine.checkpoint import load_checkpoint, remove_stale_temporaries  # noqa: E402
-from fewshot.engine.rng import capture_rng, restore_rng  # noqa: E402
 from fewshot.engine.trainer import train  # noqa: E402
 from fewshot.learners import ProtoNet  # noqa: E402
-from fewshot.reporting.metrics import read_metrics  # noqa: E402
+from fewshot.runs.checkpoint import load_checkpoint, remove_stale_temporaries  # noqa: E402
+from fewshot.runs.records import read_metrics  # noqa: E402
+from fewshot.runs.rng import capture_rng, restore_rng  # noqa: E402
 
 SHORT = ["train.episodes=40", "train.val_every=20", "train.lr_step=15"]
 
@@ -171,7 +171,7 @@ def test_resuming_a_finished_run_changes_nothing_and_keeps_snapshots(tmp_path):
 
 _WRITER = """
 import sys, torch
-from fewshot.engine.checkpoint import save_checkpoint
+from fewshot.runs.checkpoint import save_checkpoint
 target = sys.argv[1]
 i = 0
 while True:

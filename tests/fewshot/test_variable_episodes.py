@@ -18,12 +18,12 @@ from fewshot.config import ConfigError, config_from_dict, load_config  # noqa: E
 from fewshot.data.base import ImageSplit  # noqa: E402
 from fewshot.data.images import to_array  # noqa: E402
 from fewshot.data.registry import load_split, register_dataset  # noqa: E402
-from fewshot.engine.inputs import Normalizer, pixel_stats  # noqa: E402
-from fewshot.engine.sampling import build_sampler, episode_task  # noqa: E402
 from fewshot.engine.trainer import train  # noqa: E402
 from fewshot.evaluation import evaluate  # noqa: E402
 from fewshot.evaluation.run_eval import evaluate_run  # noqa: E402
 from fewshot.learners import ProtoNet  # noqa: E402
+from fewshot.runs.episodes import build_sampler, episode_task  # noqa: E402
+from fewshot.runs.inputs import Normalizer, pixel_stats  # noqa: E402
 
 VARIABLE = {"min_ways": 2, "max_ways_upper_bound": 5, "max_num_query": 3, "max_support_set_size": 12,
             "max_support_size_contrib_per_class": 4}

@@ -21,8 +21,8 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from ...atomic import publish_folder
 from ..paths import PathLike, resolve_data_dir
-from ..publish import publish_folder
 from . import options as opt
 from .fonts import discover_fonts
 from .render import render_instances

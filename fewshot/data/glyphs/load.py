@@ -9,6 +9,7 @@ import numpy as np
 from ..base import ImageSplit
 from ..errors import DataNotFoundError
 from ..paths import PathLike, resolve_data_dir
+from ..registry import register_dataset
 from . import options as opt
 from .build import build_glyphs
 from .splits import SPLITS
@@ -17,6 +18,7 @@ _BUILD_ARGS = ("instances", "alphabets", "max_chars_per_alphabet")
 _ALIASES = {"train": "background", "val": "validation", "test": "evaluation"}
 
 
+@register_dataset("glyphs", splits=("background", "validation", "evaluation"), test_split="evaluation")
 def load_glyphs(split: str = "background", root: Optional[PathLike] = None,
                 image_size: int = 28, seed: int = 0, build: bool = True,
                 **build_kwargs) -> ImageSplit:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from episodes import EpisodeSampler
 from fewshot.evaluation.evaluate import evaluate
 from fewshot.evaluation.transductive import (
     TransductiveSpec,
@@ -40,36 +41,36 @@ def test_same_episodes_as_the_inductive_path(split_features):
     norm = SimpleNamespace(device=torch.device("cpu"))
     learner = ProtoNet(torch.nn.Identity(), learn_scale=False)
     for k in (1, 3):
-        ind = evaluate(learner, split, norm, n_way=5, k_shot=k, n_query=4, episodes=30, seed=7,
-                       feature_cache=True, features=feats)
-        tr = evaluate_transductive(feats, labels, "nearest-centroid", n_way=5, k_shot=k, n_query=4,
-                                   episodes=30, seed=7)
+        sampler = EpisodeSampler(labels, n_way=5, k_shot=k, n_query=4, n_episodes=30, seed=7)
+        ind = evaluate(learner, split, norm, sampler, feature_cache=True, features=feats)
+        tr = evaluate_transductive(feats, labels, "nearest-centroid", sampler)
         np.testing.assert_array_equal(tr.accuracies, ind.accuracies)
         assert tr.method == "nearest-centroid" and tr.seconds > 0 and tr.episodes == 30
 
 
 def test_chunk_size_does_not_change_results(split_features):
     feats, labels = split_features
-    kw = dict(n_way=4, k_shot=2, n_query=3, episodes=25, seed=3, norm="l2", shift=True)
+    sampler = EpisodeSampler(labels, n_way=4, k_shot=2, n_query=3, n_episodes=25, seed=3)
+    kw = dict(norm="l2", shift=True)
     for method in ("laplacian-kmeans", "tim"):
         options = {"steps": 5} if method == "tim" else {"lam": 0.8}
-        a = evaluate_transductive(feats, labels, method, chunk=4, options=options, **kw)
-        b = evaluate_transductive(feats, labels, method, chunk=100, options=options, **kw)
+        a = evaluate_transductive(feats, labels, method, sampler, chunk=4, options=options, **kw)
+        b = evaluate_transductive(feats, labels, method, sampler, chunk=100, options=options, **kw)
         np.testing.assert_allclose(a.accuracies, b.accuracies)
         assert a.method == b.method == f"{method}[l2,shift,{next(iter(options))}={next(iter(options.values()))}]"
 
 
 def test_tune_lambda_picks_the_best_of_the_grid(split_features):
     feats, labels = split_features
-    kw = dict(n_way=5, k_shot=1, n_query=5, episodes=20, seed=1, norm="l2")
-    best, scores = tune_lambda(feats, labels, "laplacianshot", grid=(0.0, 0.5, 2.0, 8.0), **kw)
+    sampler = EpisodeSampler(labels, n_way=5, k_shot=1, n_query=5, n_episodes=20, seed=1)
+    best, scores = tune_lambda(feats, labels, "laplacianshot", sampler, grid=(0.0, 0.5, 2.0, 8.0), norm="l2")
     assert set(scores) == {0.0, 0.5, 2.0, 8.0}
     for lam, acc in scores.items():
-        res = evaluate_transductive(feats, labels, "laplacianshot", options={"lam": lam}, **kw)
+        res = evaluate_transductive(feats, labels, "laplacianshot", sampler, options={"lam": lam}, norm="l2")
         assert acc == pytest.approx(res.mean)
     assert scores[best] == max(scores.values())
     with pytest.raises(ValueError, match="no Laplacian weight"):
-        tune_lambda(feats, labels, "kmeans", **kw)
+        tune_lambda(feats, labels, "kmeans", sampler, norm="l2")
 
 
 def test_spec_validation(split_features):
@@ -84,7 +85,7 @@ def test_spec_validation(split_features):
     feats, labels = split_features
     spec = TransductiveSpec("kmeans", norm="cl2n")
     with pytest.raises(ValueError, match="base_mean"):
-        evaluate_spec(spec, feats, labels, n_way=3, k_shot=1, n_query=2, episodes=2, seed=0)
+        evaluate_spec(spec, feats, labels, EpisodeSampler(labels, n_way=3, k_shot=1, n_query=2, n_episodes=2, seed=0))
 
 
 @pytest.fixture
@@ -95,8 +96,8 @@ def tiny_run_dir(tmp_path):
     import tiny_run  # registers the "tiny" data set
 
     from fewshot.config import load_config
-    from fewshot.engine.build import build_learner
-    from fewshot.engine.checkpoint import FORMAT, save_checkpoint
+    from fewshot.runs.build import build_learner
+    from fewshot.runs.checkpoint import FORMAT, save_checkpoint
 
     cfg = load_config(tiny_run.write_config(tmp_path))
     torch.manual_seed(0)

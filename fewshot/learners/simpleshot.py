@@ -44,7 +44,6 @@ class SimpleShot(Learner):
     """
 
     uses_features = True
-    wants_feature_dim = True  # build_learner passes the backbone's output size
 
     def __init__(self, backbone: nn.Module, feature_dim: int, l2: bool = True, center: bool = True,
                  scale: float = 1.0):

@@ -1,4 +1,7 @@
-"""Turn a config into a learner (backbone + method), the one place that knows both registries."""
+"""Turn a config into a learner (backbone + method), the one place that knows both registries.
+
+What a learner needs besides its backbone and ``model.options`` is declared when it is
+registered (:data:`fewshot.learners.LEARNERS`), never decided here by its name."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from ..backbones import create_backbone
 from ..config import Config
 from ..interpolation import wrap_interpolation
 from ..learners import LEARNERS, create_learner
+from ..learners.base import eval_mode
 
 
 def build_learner(cfg: Config, in_channels: int):
@@ -16,12 +20,13 @@ def build_learner(cfg: Config, in_channels: int):
     backbone = create_backbone(m.backbone, in_channels=in_channels, width=m.width)
     kwargs = dict(m.options)
     interpolation = kwargs.pop("interpolation", None)  # a wrapper, not a learner option
-    if m.learner == "protonet":
-        kwargs.setdefault("distance", m.distance)
-        kwargs.setdefault("learn_scale", m.learn_scale)
-    if getattr(LEARNERS.get(m.learner), "wants_feature_dim", False) and "feature_dim" not in kwargs:
+    info = LEARNERS.info(m.learner)  # an unknown learner: ValueError listing the learners
+    for key in info.get("model_keys", ()):
+        kwargs.setdefault(key, getattr(m, key))
+    needs = info.get("needs", ())
+    if "feature_dim" in needs and "feature_dim" not in kwargs:
         kwargs["feature_dim"] = feature_dim(backbone, in_channels, cfg.data.image_size)
-    if getattr(LEARNERS.get(m.learner), "wants_n_way", False):  # a fixed head (MAML family)
+    if "n_way" in needs:  # a fixed head (MAML family)
         kwargs.setdefault("n_way", cfg.train.n_way)
     learner = create_learner(m.learner, backbone, **kwargs)
     return wrap_interpolation(learner, interpolation, total_episodes=cfg.train.episodes)
@@ -30,8 +35,6 @@ def build_learner(cfg: Config, in_channels: int):
 @torch.no_grad()
 def feature_dim(backbone, in_channels: int, image_size: int) -> int:
     """Output size of ``backbone`` on (image_size x image_size) images: one probe forward pass."""
-    was_training = backbone.training
-    backbone.eval()  # eval: the probe must not touch BatchNorm running statistics
-    out = backbone(torch.zeros(1, in_channels, image_size, image_size))
-    backbone.train(was_training)
+    with eval_mode(backbone):  # eval: the probe must not touch BatchNorm running statistics
+        out = backbone(torch.zeros(1, in_channels, image_size, image_size))
     return int(out.shape[1])

@@ -1,4 +1,7 @@
-"""The metrics log of a run: ``metrics.jsonl``, one JSON object per line, appended only.
+"""The records of a run, all written by rank 0 only: ``metrics.jsonl`` (and its TensorBoard
+mirror) and ``run.json`` (provenance: the code a run started and resumed with).
+
+The metrics log of a run: ``metrics.jsonl``, one JSON object per line, appended only.
 
 Rows have a ``kind``:
 
@@ -16,10 +19,16 @@ reader also drops rows that a ``resume`` row supersedes, for logs cut by hand or
 from __future__ import annotations
 
 import json
+import numbers
+import platform
+import subprocess
+import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
+
+from ..atomic import atomic_write_text
 
 FILENAME = "metrics.jsonl"
 
@@ -110,3 +119,114 @@ def series(rows: List[Dict[str, Any]], kind: str, key: str) -> Tuple[np.ndarray,
         return np.zeros(0), np.zeros(0)
     episodes, values = zip(*picked)
     return np.asarray(episodes, dtype=np.float64), np.asarray(values, dtype=np.float64)
+
+
+class NullLog:
+    """Stands in for :class:`MetricsLog` on ranks other than 0."""
+
+    offset = 0
+
+    def write(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+# ---------------------------------------------------------------- TensorBoard mirror
+def tensorboard_available() -> bool:
+    """True when ``torch.utils.tensorboard`` imports (it needs the ``tensorboard`` package)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class TensorBoardWriter:
+    """``write(kind, episode, values)``: one scalar per numeric value, tag ``kind/name``."""
+
+    def __init__(self, log_dir: Union[str, Path], purge_step: Optional[int] = None):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self._writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
+
+    def write(self, kind: str, episode: int, values: Dict[str, Any]) -> None:
+        if kind not in ("train", "val"):
+            return
+        for name, value in values.items():
+            if isinstance(value, numbers.Real) and not isinstance(value, bool):
+                self._writer.add_scalar(f"{kind}/{name}", float(value), global_step=int(episode))
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def open_tensorboard(log_dir: Union[str, Path], resume_episode: Optional[int] = None
+                     ) -> Optional[TensorBoardWriter]:
+    """A writer, or None when TensorBoard is not installed.
+
+    Args:
+        resume_episode: the checkpoint's episode when resuming; later events are purged.
+    """
+    if not tensorboard_available():
+        return None
+    purge = None if resume_episode is None else resume_episode + 1
+    return TensorBoardWriter(log_dir, purge_step=purge)
+
+
+# ---------------------------------------------------------------- provenance (run.json)
+_SOURCE = Path(__file__).resolve().parents[2]
+
+
+def _git(*args: str) -> str:
+    out = subprocess.run(["git", "-C", str(_SOURCE), *args], capture_output=True, text=True,
+                         timeout=10, check=True)
+    return out.stdout.strip()
+
+
+def code_version() -> Dict[str, object]:
+    """``{"commit": short hash or "unknown", "dirty": bool}``; "dirty" means tracked files differ
+    from the commit, so the hash alone does not reproduce the run."""
+    try:
+        commit = _git("rev-parse", "--short=10", "HEAD")
+        dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "unknown", "dirty": False}
+    return {"commit": commit, "dirty": dirty}
+
+
+def commit_label(version: Dict[str, object]) -> str:
+    """``"abc1234567"`` or ``"abc1234567+dirty"``."""
+    commit = str(version.get("commit") or "unknown")
+    return commit + ("+dirty" if version.get("dirty") else "")
+
+
+def record_run(run_dir: Path, resumed_from: Optional[int] = None) -> Dict[str, object]:
+    """Write or extend ``RUN_DIR/run.json``: the code version a run started with and, for each
+    resume, the episode and code version it continued with."""
+    path = Path(run_dir) / "run.json"
+    version = code_version()
+    now = time.strftime("%Y-%m-%dT%H:%M:%S")
+    info: Dict[str, object] = {}
+    if resumed_from is not None and path.is_file():
+        try:
+            info = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            info = {}
+    if resumed_from is None or not info:
+        info = {**version, "started": now, "python": platform.python_version(), "resumes": []}
+    if resumed_from is not None:
+        info.setdefault("resumes", []).append({"episode": resumed_from, "at": now, **version})
+    atomic_write_text(path, json.dumps(info, indent=2))
+    return info
+
+
+def run_commit(run_dir: Path) -> str:
+    """Commit label recorded in ``RUN_DIR/run.json`` ("unknown" when there is none)."""
+    path = Path(run_dir) / "run.json"
+    try:
+        return commit_label(json.loads(path.read_text()))
+    except (OSError, json.JSONDecodeError):
+        return "unknown"

@@ -7,7 +7,7 @@ import pytest
 from fewshot.commands.benchmark import read_grid
 from fewshot.data import available_datasets
 
-GRIDS = sorted((Path(__file__).parents[2] / "configs" / "benchmarks").glob("*.yaml"))
+GRIDS = sorted((Path(__file__).parents[3] / "configs" / "benchmarks").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", GRIDS, ids=lambda p: p.stem)
@@ -19,7 +19,7 @@ def test_grid_is_valid(path):
 
 
 def test_bscd_protocol():
-    grid = read_grid(Path(__file__).parents[2] / "configs" / "benchmarks" / "bscd_fsl.yaml")
+    grid = read_grid(Path(__file__).parents[3] / "configs" / "benchmarks" / "bscd_fsl.yaml")
     assert grid["shots"] == [5, 20, 50] and grid["n_query"] == 15 and grid["episodes"] == 600
     assert [t["name"] for t in grid["datasets"]] == ["cropdisease", "eurosat", "isic", "chestx"]
 

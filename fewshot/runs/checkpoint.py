@@ -1,4 +1,4 @@
-"""Checkpoints: atomic writes, safe loads.
+"""Checkpoints: atomic writes, safe loads, and turning a run folder or checkpoint back into a learner.
 
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so it loads with
 ``torch.load(..., weights_only=True)``: loading never executes code from the file.
@@ -11,106 +11,28 @@ or the new complete file. A killed write can leave its temporary file behind;
 
 from __future__ import annotations
 
-import errno
-import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Union
+from typing import Any, Dict, Tuple, Union
 
 import torch
 
+from ..atomic import atomic_write, atomic_write_text, copy_file, remove_stale_temporaries
+from ..config import Config, config_from_dict
+from .build import build_learner
+from .inputs import Normalizer
+
 FORMAT = "fewshot-checkpoint-v1"
-_TMP_SUFFIX = ".tmp"
-_NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}  # disk full, quota exceeded
+
+copy_checkpoint = copy_file  # a checkpoint is copied like any file: a hard link when possible
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot or must not be loaded."""
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename durable (a no-op where folders cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: Union[str, Path], write: Callable[[Any], None]) -> Path:
-    """Call ``write(binary_file)`` on a temporary file, fsync it, rename it over ``path``.
-
-    Raises:
-        OSError: as raised by the write, with ``filename`` set to ``path`` (e.g. ENOSPC, so the
-            message can say which file did not fit); the temporary file is removed.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException as err:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(err, OSError) and err.errno is not None and err.filename is None:
-            raise OSError(err.errno, os.strerror(err.errno), str(path)) from err
-        raise
-    return path
-
-
 def save_checkpoint(state: Dict[str, Any], path: Union[str, Path]) -> Path:
     """Write ``state`` atomically: a kill at any moment leaves the old file or the new one."""
     return atomic_write(path, lambda f: torch.save(state, f))
-
-
-def atomic_write_text(path: Union[str, Path], text: str) -> Path:
-    """Atomic counterpart of ``Path.write_text`` (config.yaml, run.json)."""
-    return atomic_write(path, lambda f: f.write(text.encode()))
-
-
-def copy_checkpoint(src: Union[str, Path], dst: Union[str, Path]) -> Path:
-    """Make ``dst`` hold the same bytes as ``src``, atomically; a hard link when the file system
-    allows one (no second serialisation, no extra space), else a byte copy."""
-    src, dst = Path(src), Path(dst)
-    tmp = dst.with_name(f".{dst.name}.link{_TMP_SUFFIX}")
-    try:
-        if tmp.exists():
-            tmp.unlink()
-        os.link(src, tmp)
-        os.replace(tmp, dst)
-        _fsync_dir(dst.parent)
-        return dst
-    except OSError as err:
-        if tmp.exists():
-            tmp.unlink()
-        if err.errno in _NO_SPACE:
-            raise
-    data = src.read_bytes()
-    return atomic_write(dst, lambda f: f.write(data))
-
-
-def remove_stale_temporaries(folder: Union[str, Path]) -> int:
-    """Delete temporary files left by writes that were killed; returns how many."""
-    folder = Path(folder)
-    stale = list(folder.glob(f".*{_TMP_SUFFIX}")) if folder.is_dir() else []
-    for p in stale:
-        p.unlink(missing_ok=True)
-    return len(stale)
 
 
 def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.device] = "cpu") -> Dict[str, Any]:
@@ -143,7 +65,7 @@ def describe(state: Dict[str, Any]) -> str:
             f"{state.get('in_channels')} input channels)")
 
 
-def check_compatible(state: Dict[str, Any], cfg, path: Union[str, Path]) -> None:
+def check_compatible(state: Dict[str, Any], cfg: Config, path: Union[str, Path]) -> None:
     """Refuse to resume ``cfg`` from a checkpoint written for another model, saying what it is."""
     model = state.get("config", {}).get("model", {})
     wanted = {"learner": cfg.model.learner, "backbone": cfg.model.backbone, "width": cfg.model.width,
@@ -159,3 +81,49 @@ def check_compatible(state: Dict[str, Any], cfg, path: Union[str, Path]) -> None
     if state.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {str(path)!r} has format {state.get('format')!r}; this "
                               f"version of fewshot reads {FORMAT!r}")
+
+
+def resolve_checkpoint(target: Union[str, Path]) -> Tuple[Path, Path]:
+    """A run folder or a checkpoint file -> (checkpoint path, run folder)."""
+    target = Path(target)
+    if target.is_dir():
+        for name in ("best.pt", "last.pt"):
+            if (target / "checkpoints" / name).is_file():
+                return target / "checkpoints" / name, target
+        raise CheckpointError(f"run folder {str(target)!r} has no checkpoints/best.pt or "
+                              "checkpoints/last.pt; was training started there?")
+    if target.is_file():
+        run_dir = target.parent.parent if target.parent.name == "checkpoints" else target.parent
+        return target, run_dir
+    raise CheckpointError(f"{str(target)!r} is neither a run folder nor a checkpoint file")
+
+
+def learner_from_state(state: Dict[str, Any], ckpt_path: Union[str, Path], device: str = "cpu",
+                       untrained: bool = False):
+    """Rebuild the learner a loaded checkpoint describes. Returns (learner, config, normalizer)."""
+    cfg = config_from_dict(state["config"])
+    if untrained:  # same architecture, fresh weights drawn with the run's seed
+        torch.manual_seed(cfg.train.seed)
+    learner = build_learner(cfg, state["in_channels"]).to(device)
+    if not untrained:
+        try:
+            learner.load_state_dict(state["model"])
+        except RuntimeError as err:
+            raise CheckpointError(
+                f"{str(ckpt_path)!r} holds weights for learner {state.get('learner')!r} with backbone "
+                f"{state.get('backbone')!r}, which do not fit the model built from its config: "
+                f"{str(err).splitlines()[0]}") from None
+    norm = Normalizer(state["norm"]["mean"], state["norm"]["std"], device)
+    return learner, cfg, norm
+
+
+def load_learner(ckpt_path: Union[str, Path], device: str = "cpu", untrained: bool = False):
+    """Rebuild the learner a checkpoint file describes. Returns (learner, config, normalizer)."""
+    return learner_from_state(load_checkpoint(ckpt_path, map_location=device), ckpt_path, device, untrained)
+
+
+def checkpoint_data(target: Union[str, Path]) -> Tuple[int, Dict[str, Any]]:
+    """(``in_channels``, ``config["data"]``) recorded in a run folder's or checkpoint's checkpoint."""
+    ckpt, _ = resolve_checkpoint(Path(target))
+    state = load_checkpoint(ckpt)
+    return int(state["in_channels"]), dict(state["config"].get("data", {}))

@@ -10,7 +10,8 @@ import pytest
 SCRIPT = textwrap.dedent("""
     import sys
     import numpy as np
-    from fewshot.data.cache import CacheSpec, Collected, cached_split
+    from fewshot.data.cache import CacheSpec, Collected
+    from fewshot.data.cache_write import cached_split
     from fewshot.data.options import LoadOptions
 
     n = 38400
@@ -33,7 +34,7 @@ SCRIPT = textwrap.dedent("""
         assert (batch[:, 0, 0, 0] == np.sort(idx) // 600).all()
     import torch  # a training process: torch, the episode sampler, float episodes
     from episodes import EpisodeSampler, TensorEpisodes
-    from fewshot.engine.inputs import Normalizer
+    from fewshot.runs.inputs import Normalizer
     sampler = EpisodeSampler(split.labels, 5, 5, 15, n_episodes=300, seed=0)
     for support, ys, query, yq in TensorEpisodes(split.images, sampler, transform=Normalizer([0.5] * 3, [0.25] * 3)):
         assert support.shape == (25, 3, 84, 84) and query.dtype == torch.float32

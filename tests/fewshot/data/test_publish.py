@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from fewshot.data.publish import publish_folder
+from fewshot.atomic import publish_folder
 
 
 def _build(path, text):

@@ -18,7 +18,6 @@ A section names the episode *kind* and how its classes are grouped:
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
@@ -27,90 +26,14 @@ import torch
 from episodes import (
     ByDomain,
     ClassSubset,
-    Describer,
     EpisodeSpec,
-    FixedShots,
-    ImbalancedShots,
     SpecSampler,
     TaskPoolSampler,
-    VariableWaysShots,
     WithinParent,
     choose_classes,
 )
 
-EPISODE_KINDS = ("fixed", "variable", "imbalanced")
-DOMAIN_MODES = ("auto", "by_domain", "mixed")
-# The config keys (of train and eval) that decide the episodes, besides n_way / k_shot / n_query.
-EPISODE_KEYS = ("episode_kind", "episode_options", "domains", "domain_weights", "p_mixed", "hierarchy",
-                "p_ignore_hierarchy")
-KIND_OPTIONS = {
-    "fixed": (),
-    "variable": tuple(f.name for f in dataclasses.fields(VariableWaysShots)),
-    "imbalanced": ("min_shot", "max_shot", "profile", "step_fraction"),
-}
-
-
-def check_section(section: Any, prefix: str) -> None:
-    """Raise ValueError, naming the key (``prefix.key``), when a section's episode keys are wrong.
-
-    Checks what does not need the data: the kind, its options (by building the describer),
-    the domain mode, weights and probabilities.
-    """
-    kind = section.episode_kind
-    if kind not in EPISODE_KINDS:
-        raise ValueError(f"config key '{prefix}.episode_kind' must be one of {', '.join(EPISODE_KINDS)}, "
-                         f"got {kind!r}")
-    unknown = [k for k in section.episode_options if k not in KIND_OPTIONS[kind]]
-    if unknown:
-        valid = ", ".join(KIND_OPTIONS[kind]) or ("none: fixed episodes use "
-                                                  f"{prefix}.n_way, k_shot and n_query")
-        raise ValueError(f"config key '{prefix}.episode_options' has {unknown[0]!r}, which episode_kind "
-                         f"{kind!r} does not take; valid options: {valid}")
-    try:
-        build_describer(section)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"config keys '{prefix}.episode_*' do not describe valid {kind} episodes: "
-                         f"{err}") from None
-    if section.domains not in DOMAIN_MODES:
-        raise ValueError(f"config key '{prefix}.domains' must be one of {', '.join(DOMAIN_MODES)}, "
-                         f"got {section.domains!r}")
-    for key in ("p_mixed", "p_ignore_hierarchy"):
-        value = getattr(section, key)
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"config key '{prefix}.{key}' must be in [0, 1], got {value}")
-    weights = section.domain_weights
-    for name, w in weights.items():
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not np.isfinite(w) or w < 0:
-            raise ValueError(f"config key '{prefix}.domain_weights' must map domain names to numbers "
-                             f">= 0, got {name!r}: {w!r}")
-    if weights and sum(weights.values()) <= 0:
-        raise ValueError(f"config key '{prefix}.domain_weights' must give some domain a weight > 0")
-    if section.domains == "mixed" and (weights or section.p_mixed > 0):
-        raise ValueError(f"'{prefix}.domain_weights' and '{prefix}.p_mixed' choose the domain of each "
-                         f"episode; with '{prefix}.domains: mixed' there is none to choose (use auto "
-                         "or by_domain)")
-    if section.p_ignore_hierarchy > 0 and not section.hierarchy:
-        raise ValueError(f"config key '{prefix}.p_ignore_hierarchy' needs '{prefix}.hierarchy' (a "
-                         "per-class meta key such as alphabets)")
-
-
-def build_describer(section: Any, k_shot: Optional[int] = None) -> Describer:
-    """The episode composition of a section, before domains and hierarchy.
-
-    Args:
-        section: a ``TrainConfig`` or ``EvalConfig`` (anything with the episode keys).
-        k_shot: shots of fixed episodes (default ``section.k_shot``, else ``section.shots[0]``).
-    """
-    kind, options = section.episode_kind, dict(section.episode_options)
-    if kind == "variable":
-        return VariableWaysShots(**options)
-    if kind == "imbalanced":
-        return ImbalancedShots(n_way=section.n_way, n_query=section.n_query, **options)
-    if kind != "fixed":
-        raise ValueError(f"episode_kind must be one of {', '.join(EPISODE_KINDS)}, got {kind!r}")
-    if k_shot is None:
-        k_shot = section.k_shot if hasattr(section, "k_shot") else section.shots[0]
-    return FixedShots(section.n_way, k_shot, section.n_query)
+from ..config import build_describer, check_section
 
 
 def _domain_ids(section: Any, split, prefix: str) -> Tuple[Optional[np.ndarray], Optional[Dict[int, float]]]:

@@ -9,8 +9,8 @@ from PIL import Image
 
 from fewshot.cli import main
 from fewshot.config import config_from_dict
-from fewshot.data import ImageSplit, load_split, match_channels, register_dataset
-from fewshot.data.crossdomain import default_test_split, target_overrides
+from fewshot.data import ImageSplit, default_test_split, load_split, match_channels, register_dataset
+from fewshot.evaluation.run_eval import target_overrides
 
 
 @register_dataset("xd_grey")

@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from fewshot.data import CorruptImageError, load_split, open_cache
-from fewshot.data.cache import CacheSpec, Collected, cached_split, is_valid
+from fewshot.data.cache import CacheSpec, Collected, is_valid
+from fewshot.data.cache_write import cached_split
 from fewshot.data.images import to_array
 from fewshot.data.options import LoadOptions, parse_options
 
