@@ -161,7 +161,7 @@ def evaluate(learner, split, normalizer: Normalizer, sampler: SpecSampler, *,
     """
     if feature_cache is None:
         feature_cache = learner.uses_features
-    if sampler.index.n_samples != len(split):
+    if sampler.index.n_samples != len(split.labels):
         raise ValueError(f"the sampler was built over {sampler.index.n_samples} labels but split "
                          f"{getattr(split, 'name', 'split')!r} has {len(split)} images; build it from "
                          "split.labels")

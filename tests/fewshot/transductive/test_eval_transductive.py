@@ -41,7 +41,7 @@ def test_same_episodes_as_the_inductive_path(split_features):
     norm = SimpleNamespace(device=torch.device("cpu"))
     learner = ProtoNet(torch.nn.Identity(), learn_scale=False)
     for k in (1, 3):
-        sampler = EpisodeSampler(labels, n_way=5, k_shot=k, n_query=4, n_episodes=30, seed=7)
+        sampler = EpisodeSampler(labels, n_way=5, k_shot=k, n_query=4, n_episodes=30, seed=7, advance_epoch=False)
         ind = evaluate(learner, split, norm, sampler, feature_cache=True, features=feats)
         tr = evaluate_transductive(feats, labels, "nearest-centroid", sampler)
         np.testing.assert_array_equal(tr.accuracies, ind.accuracies)
@@ -50,7 +50,7 @@ def test_same_episodes_as_the_inductive_path(split_features):
 
 def test_chunk_size_does_not_change_results(split_features):
     feats, labels = split_features
-    sampler = EpisodeSampler(labels, n_way=4, k_shot=2, n_query=3, n_episodes=25, seed=3)
+    sampler = EpisodeSampler(labels, n_way=4, k_shot=2, n_query=3, n_episodes=25, seed=3, advance_epoch=False)
     kw = dict(norm="l2", shift=True)
     for method in ("laplacian-kmeans", "tim"):
         options = {"steps": 5} if method == "tim" else {"lam": 0.8}
@@ -62,7 +62,7 @@ def test_chunk_size_does_not_change_results(split_features):
 
 def test_tune_lambda_picks_the_best_of_the_grid(split_features):
     feats, labels = split_features
-    sampler = EpisodeSampler(labels, n_way=5, k_shot=1, n_query=5, n_episodes=20, seed=1)
+    sampler = EpisodeSampler(labels, n_way=5, k_shot=1, n_query=5, n_episodes=20, seed=1, advance_epoch=False)
     best, scores = tune_lambda(feats, labels, "laplacianshot", sampler, grid=(0.0, 0.5, 2.0, 8.0), norm="l2")
     assert set(scores) == {0.0, 0.5, 2.0, 8.0}
     for lam, acc in scores.items():
