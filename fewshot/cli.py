@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import errno
-import importlib
 import os
 import sys
 from typing import List, Optional
 
 from .commands import COMMANDS
 from .config import ConfigError
+from .registry import import_plugins
 
 _NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
@@ -35,14 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
 def load_plugins(spec: Optional[str] = None) -> List[str]:
     """Import the comma-separated modules of ``spec`` (default ``$FEWSHOT_PLUGINS``)."""
     spec = os.environ.get("FEWSHOT_PLUGINS", "") if spec is None else spec
-    names = [n.strip() for n in spec.split(",") if n.strip()]
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except ImportError as err:
-            raise ConfigError(f"FEWSHOT_PLUGINS names module {name!r}, which cannot be imported "
-                              f"({err}); check the name and PYTHONPATH") from None
-    return names
+    try:
+        return import_plugins(spec.split(","))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def one_paragraph(err: BaseException) -> str:

@@ -19,6 +19,8 @@ import yaml
 
 from episodes import Describer, FixedShots, ImbalancedShots, VariableWaysShots
 
+from .registry import Registry
+
 
 class ConfigError(ValueError):
     """A config file or override that does not fit the schema."""
@@ -261,15 +263,21 @@ def parse_override(text: str) -> Dict[str, Any]:
 
 
 # ---------------------------------------------------------------- episode keys
-EPISODE_KINDS = ("fixed", "variable", "imbalanced")
+#: ``episode_kind`` -> ``factory(section, k_shot, **episode_options) -> Describer``; ``options``
+#: (registration metadata) are the ``episode_options`` the kind takes. Register your own kind
+#: with ``DESCRIBERS.add(name, factory, options=(...))``.
+DESCRIBERS = Registry("episode kind")
+DESCRIBERS.add("fixed", lambda section, k_shot, **o: FixedShots(section.n_way, k_shot, section.n_query, **o),
+               options=())
+DESCRIBERS.add("variable", lambda section, k_shot, **o: VariableWaysShots(**o),
+               options=tuple(f.name for f in dataclasses.fields(VariableWaysShots)))
+DESCRIBERS.add("imbalanced", lambda section, k_shot, **o: ImbalancedShots(n_way=section.n_way,
+                                                                          n_query=section.n_query, **o),
+               options=("min_shot", "max_shot", "profile", "step_fraction"))
+EPISODE_KINDS = tuple(DESCRIBERS)
 DOMAIN_MODES = ("auto", "by_domain", "mixed")
 # The config keys (of train and eval) that decide the episodes, besides n_way / k_shot / n_query.
 EPISODE_KEYS = tuple(f.name for f in dataclasses.fields(EpisodeKeys))
-KIND_OPTIONS = {
-    "fixed": (),
-    "variable": tuple(f.name for f in dataclasses.fields(VariableWaysShots)),
-    "imbalanced": ("min_shot", "max_shot", "profile", "step_fraction"),
-}
 
 
 def check_section(section: Any, prefix: str) -> None:
@@ -279,12 +287,13 @@ def check_section(section: Any, prefix: str) -> None:
     the domain mode, weights and probabilities.
     """
     kind = section.episode_kind
-    if kind not in EPISODE_KINDS:
-        raise ValueError(f"config key '{prefix}.episode_kind' must be one of {', '.join(EPISODE_KINDS)}, "
+    if kind not in DESCRIBERS:
+        raise ValueError(f"config key '{prefix}.episode_kind' must be one of {', '.join(DESCRIBERS)}, "
                          f"got {kind!r}")
-    unknown = [k for k in section.episode_options if k not in KIND_OPTIONS[kind]]
+    kind_options = DESCRIBERS.info(kind).get("options", ())
+    unknown = [k for k in section.episode_options if k not in kind_options]
     if unknown:
-        valid = ", ".join(KIND_OPTIONS[kind]) or ("none: fixed episodes use "
+        valid = ", ".join(kind_options) or ("none: fixed episodes use "
                                                   f"{prefix}.n_way, k_shot and n_query")
         raise ValueError(f"config key '{prefix}.episode_options' has {unknown[0]!r}, which episode_kind "
                          f"{kind!r} does not take; valid options: {valid}")
@@ -323,16 +332,10 @@ def build_describer(section: Any, k_shot: Optional[int] = None) -> Describer:
         section: a ``TrainConfig`` or ``EvalConfig`` (anything with the episode keys).
         k_shot: shots of fixed episodes (default ``section.k_shot``, else ``section.shots[0]``).
     """
-    kind, options = section.episode_kind, dict(section.episode_options)
-    if kind == "variable":
-        return VariableWaysShots(**options)
-    if kind == "imbalanced":
-        return ImbalancedShots(n_way=section.n_way, n_query=section.n_query, **options)
-    if kind != "fixed":
-        raise ValueError(f"episode_kind must be one of {', '.join(EPISODE_KINDS)}, got {kind!r}")
+    factory = DESCRIBERS.get(section.episode_kind)  # unknown: ValueError listing the kinds
     if k_shot is None:
         k_shot = section.k_shot if hasattr(section, "k_shot") else section.shots[0]
-    return FixedShots(section.n_way, k_shot, section.n_query)
+    return factory(section, k_shot, **dict(section.episode_options))
 
 
 def validate(cfg: Config) -> Config:

@@ -5,10 +5,12 @@ Learners turn them into logits as ``-scale * distance``.
 
 from __future__ import annotations
 
-from typing import Callable, Dict
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
+
+from .registry import Registry
 
 
 def squared_euclidean(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -27,14 +29,14 @@ def cosine(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return 1.0 - F.normalize(x, dim=1) @ F.normalize(y, dim=1).t()
 
 
-DISTANCES: Dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "sqeuclidean": squared_euclidean,
-    "euclidean": euclidean,
-    "cosine": cosine,
-}
+#: ``model.distance`` -> ``fn(x (n, d), y (m, d)) -> (n, m)``; register your own with
+#: ``@DISTANCES.register("name")``.
+DISTANCES = Registry("distance")
+DISTANCES.add("sqeuclidean", squared_euclidean)
+DISTANCES.add("euclidean", euclidean)
+DISTANCES.add("cosine", cosine)
 
 
 def get_distance(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    if name not in DISTANCES:
-        raise ValueError(f"unknown distance {name!r}; available: {', '.join(DISTANCES)}")
-    return DISTANCES[name]
+    """The distance registered as ``name``; an unknown name is a ValueError listing the names."""
+    return DISTANCES.get(name)

@@ -31,6 +31,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Every registry created, by kind (for contract tests and plug-in recording).
 ALL: Dict[str, "Registry"] = {}
+#: Plug-in modules imported through :func:`import_plugins` in this process.
+IMPORTED: List[str] = []
 
 
 class Registry(Mapping[str, Any]):
@@ -147,7 +149,9 @@ def import_plugins(modules: Iterable[str], source: str = "FEWSHOT_PLUGINS") -> L
             raise ValueError(f"{source} names module {name!r}, which cannot be imported "
                              f"({type(err).__name__}: {err}); install it or put it on PYTHONPATH") from None
         done.append(name)
+        if name not in IMPORTED:
+            IMPORTED.append(name)
     return done
 
 
-__all__ = ["ALL", "Registry", "import_plugins", "plugin_modules"]
+__all__ = ["ALL", "IMPORTED", "Registry", "import_plugins", "plugin_modules"]

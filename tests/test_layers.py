@@ -5,7 +5,8 @@ bodies included, so a function-local import cannot hide an upward dependency or 
 checked against the layer order of ``../shared/ARCHITECTURE.md``:
 
     cli -> commands -> {reporting, engine} -> evaluation -> runs -> interpolation -> learners
-        -> {config, losses} -> {episodes, data, transductive, backbones} -> {distances, registry, atomic}
+        -> {config, losses} -> {episodes, data, transductive, backbones} -> distances
+        -> {registry, atomic}
 
 A module may import its own package and any package of a lower layer; packages that share a
 layer do not import each other.
@@ -32,7 +33,8 @@ LAYERS: List[List[str]] = [
     ["fewshot.learners"],
     ["fewshot.config", "fewshot.losses"],
     ["episodes", "fewshot.data", "fewshot.transductive", "fewshot.backbones"],
-    ["fewshot.distances", "fewshot.registry", "fewshot.atomic"],
+    ["fewshot.distances"],
+    ["fewshot.registry", "fewshot.atomic"],
     ["fewshot"],  # the package itself (its __init__ holds only the version)
 ]
 

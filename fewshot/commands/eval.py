@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..transductive import METHODS, NORMS
 from .options import parse_key_values
-
-_METHODS = ("nearest-centroid, kmeans, soft-kmeans, laplacian-kmeans, laplacian-kmodes, "
-            "laplacianshot, tim")
 
 
 def add_parser(sub) -> None:
+    methods = ", ".join(METHODS)  # the choices are what the registries hold (plug-ins included)
     e = sub.add_parser("eval", help="evaluate a run folder or checkpoint on test episodes")
     e.add_argument("target", help="run folder or checkpoint file")
     e.add_argument("--split", help="data split (default: the run's test split)")
@@ -30,7 +29,7 @@ def add_parser(sub) -> None:
     e.add_argument("--quiet", action="store_true")
     t = e.add_argument_group("transductive inference over the run's features")
     t.add_argument("--transductive", metavar="METHOD",
-                   help=f"infer with METHOD over cached features, batched over episodes ({_METHODS})")
+                   help=f"infer with METHOD over cached features, batched over episodes ({methods})")
     t.add_argument("--lambda", dest="lam", type=float, metavar="L",
                    help="Laplacian weight of laplacian-kmeans / laplacian-kmodes / laplacianshot")
     t.add_argument("--tune-lambda", action="store_true",
@@ -38,7 +37,7 @@ def add_parser(sub) -> None:
     t.add_argument("--lambda-grid", type=float, nargs="+", metavar="L",
                    help="candidates for --tune-lambda (default 0.1 0.3 0.5 0.7 0.8 1.0 1.2 1.5)")
     t.add_argument("--val-episodes", type=int, default=500, help="validation episodes per candidate")
-    t.add_argument("--norm", choices=("none", "l2", "center", "cl2n"),
+    t.add_argument("--norm", choices=tuple(NORMS),
                    help="feature normalisation (default with --transductive: cl2n = centre by the "
                         "training split's mean feature, then L2)")
     t.add_argument("--shift-query", action="store_true",

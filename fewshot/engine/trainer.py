@@ -33,7 +33,7 @@ from ..evaluation import evaluate
 from ..evaluation.sharded import evaluate_sharded
 from ..learners.base import eval_mode
 from ..runs import ranks
-from ..runs.build import build_learner
+from ..runs.build import build_learner, used_plugins
 from ..runs.checkpoint import FORMAT, CheckpointError, check_compatible, describe, load_checkpoint, save_checkpoint
 from ..runs.episodes import build_sampler, episode_task
 from ..runs.inputs import Normalizer, channels_of, gather, pixel_stats
@@ -96,6 +96,7 @@ def run_state(cfg, learner, opt, sched, sampler, norm, in_channels, episode, bes
         "metrics_offset": log.offset, "window": window.state_dict(),
         "norm": {"mean": norm.mean.flatten().tolist(), "std": norm.std.flatten().tolist()},
         "in_channels": in_channels, "learner": cfg.model.learner, "backbone": cfg.model.backbone,
+        "plugins": used_plugins(cfg),  # imported again when the run is evaluated
         # distributed: every rank's generators (a collective: all ranks build the state)
         **({"rng_by_rank": ranks.all_gather_object(capture_rng())} if ranks.world_size() > 1 else {}),
     }

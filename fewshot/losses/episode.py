@@ -21,6 +21,7 @@ from typing import Callable, Dict, Mapping, Optional, Sequence, Union
 import torch
 import torch.nn.functional as F
 
+from ..registry import Registry
 from .icnn import ICNN_STYLES, ICNN_VARIANTS, episode_icnn_loss
 from .proto_triplet import proto_triplet_loss
 
@@ -60,14 +61,13 @@ def _icnn(variant: Optional[str]) -> Callable[[EpisodeOutputs, LossOptions], tor
     return term
 
 
-LOSS_TERMS: Dict[str, Callable[[EpisodeOutputs, LossOptions], torch.Tensor]] = {
-    "ce": lambda ep, o: F.cross_entropy(ep.logits, ep.yq),
-    "triplet": lambda ep, o: proto_triplet_loss(ep.zq, ep.yq, _needs_prototypes(ep, "triplet"), o.margin),
-    "icnn": _icnn(None),
-    "icnn_support": _icnn("support"),
-    "icnn_query": _icnn("query"),
-    "icnn_full": _icnn("full"),
-}
+#: loss term name -> ``fn(EpisodeOutputs, LossOptions) -> scalar``; register your own with
+#: ``LOSS_TERMS.add("name", fn)`` (or ``@LOSS_TERMS.register("name")``).
+LOSS_TERMS = Registry("loss term")
+LOSS_TERMS.add("ce", lambda ep, o: F.cross_entropy(ep.logits, ep.yq))
+LOSS_TERMS.add("triplet", lambda ep, o: proto_triplet_loss(ep.zq, ep.yq, _needs_prototypes(ep, "triplet"), o.margin))
+for _name, _variant in (("icnn", None), ("icnn_support", "support"), ("icnn_query", "query"), ("icnn_full", "full")):
+    LOSS_TERMS.add(_name, _icnn(_variant))
 
 Weights = Union[Mapping[str, float], Sequence[str], str]
 
@@ -82,8 +82,7 @@ def parse_weights(losses: Optional[Weights]) -> Dict[str, float]:
         losses = {name: 1.0 for name in losses}
     weights = {}
     for name, w in losses.items():
-        if name not in LOSS_TERMS:
-            raise ValueError(f"unknown loss term {name!r}; available: {', '.join(LOSS_TERMS)}")
+        LOSS_TERMS.get(name)  # an unknown term: ValueError listing the terms
         if isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0:
             raise ValueError(f"loss weight of {name!r} must be a number >= 0, got {w!r}")
         weights[name] = float(w)

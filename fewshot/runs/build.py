@@ -5,6 +5,8 @@ registered (:data:`fewshot.learners.LEARNERS`), never decided here by its name."
 
 from __future__ import annotations
 
+from typing import List
+
 import torch
 
 from ..backbones import create_backbone
@@ -12,6 +14,17 @@ from ..config import Config
 from ..interpolation import wrap_interpolation
 from ..learners import LEARNERS, create_learner
 from ..learners.base import eval_mode
+from ..registry import IMPORTED, plugin_modules
+
+
+def used_plugins(cfg: Config) -> List[str]:
+    """The plug-in modules a run built from ``cfg`` depends on: those defining its backbone,
+    learner, distance or data set, plus every module ``FEWSHOT_PLUGINS`` imported. Checkpoints
+    record them, so evaluating the run later imports them again."""
+    m = cfg.model
+    used = plugin_modules({"backbone": [m.backbone], "learner": [m.learner], "distance": [m.distance],
+                           "data set": [cfg.data.name]})
+    return sorted(set(used) | set(IMPORTED))
 
 
 def build_learner(cfg: Config, in_channels: int):

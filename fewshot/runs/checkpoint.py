@@ -18,6 +18,7 @@ import torch
 
 from ..atomic import atomic_write, atomic_write_text, copy_file, remove_stale_temporaries
 from ..config import Config, config_from_dict
+from ..registry import import_plugins
 from .build import build_learner
 from .inputs import Normalizer
 
@@ -100,7 +101,14 @@ def resolve_checkpoint(target: Union[str, Path]) -> Tuple[Path, Path]:
 
 def learner_from_state(state: Dict[str, Any], ckpt_path: Union[str, Path], device: str = "cpu",
                        untrained: bool = False):
-    """Rebuild the learner a loaded checkpoint describes. Returns (learner, config, normalizer)."""
+    """Rebuild the learner a loaded checkpoint describes. Returns (learner, config, normalizer).
+
+    The plug-in modules the run recorded are imported first, so its own backbone, learner or
+    data set is found again."""
+    try:
+        import_plugins(state.get("plugins") or [], source=f"checkpoint {str(ckpt_path)!r}")
+    except ValueError as err:
+        raise CheckpointError(str(err)) from None
     cfg = config_from_dict(state["config"])
     if untrained:  # same architecture, fresh weights drawn with the run's seed
         torch.manual_seed(cfg.train.seed)

@@ -51,3 +51,30 @@ def test_plugin_modules_and_import(tmp_path, monkeypatch):
     assert plugin_modules({"widget-plug": ["mine", "builtin", "absent"]}) == ["my_plugin_mod"]
     with pytest.raises(ValueError, match="no_such_module_xyz"):
         import_plugins(["no_such_module_xyz"])
+
+
+def test_a_run_records_its_plugins_and_evaluation_imports_them(tmp_path):
+    """Trained with FEWSHOT_PLUGINS=tiny_run (its data set 'tiny'), evaluated without it: the
+    checkpoint names the plug-in module, so the evaluation finds the data set again."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    sys.path.insert(0, str(here))
+    import tiny_run
+
+    from fewshot.runs.checkpoint import load_checkpoint
+
+    cfg = tiny_run.write_config(tmp_path)
+    run = tmp_path / "runs" / "plug"
+    subprocess.run(tiny_run.fewshot_command("train", str(cfg), f"run.out_dir={tmp_path / 'runs'}", "run.name=plug",
+                                            "train.episodes=4", "train.val_every=0", "--no-eval"),
+                   env=tiny_run.subprocess_env(), check=True, capture_output=True, text=True)
+    assert load_checkpoint(run / "checkpoints" / "best.pt")["plugins"] == ["tiny_run"]
+    env = {k: v for k, v in tiny_run.subprocess_env().items() if k != "FEWSHOT_PLUGINS"}
+    out = subprocess.run(tiny_run.fewshot_command("eval", str(run), "--episodes", "2", "--quiet"), env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "tiny/test 3-way 1-shot" in out.stdout
