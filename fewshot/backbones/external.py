@@ -32,7 +32,7 @@ def _check_width(name: str, width: Any) -> None:
 
 def _replace_first_conv(net: nn.Module, in_channels: int) -> None:
     """Rebuild the first Conv2d of ``net`` for ``in_channels`` input channels (same geometry)."""
-    for parent_name, parent in net.named_modules():
+    for parent in net.modules():
         for child_name, child in parent.named_children():
             if isinstance(child, nn.Conv2d):
                 if child.in_channels == in_channels:

@@ -88,7 +88,7 @@ def test_plain_resnet12_is_unchanged():
 
 def test_resnet12_dropblock_settings():
     net = create_backbone("resnet12-dropblock", in_channels=3, width=8)
-    kinds = [type(getattr(b, "drop")).__name__ for b in net.blocks]
+    kinds = [type(b.drop).__name__ for b in net.blocks]
     assert kinds == ["Dropout", "Dropout", "DropBlock", "DropBlock"]
     assert [b.drop.block_size for b in net.blocks[2:]] == [5, 5] and net.blocks[2].drop.drop_rate == 0.1
     assert BACKBONES.info("resnet12-dropblock")["features"].startswith("10 * width")
