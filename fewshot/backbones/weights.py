@@ -43,6 +43,7 @@ class LoadReport:
     mismatched: List[Tuple[str, tuple, tuple]] = field(default_factory=list)  # key, file shape, model shape
     skipped: List[str] = field(default_factory=list)
     counters: List[str] = field(default_factory=list)  # missing counters, left as they were
+    adapted: List[str] = field(default_factory=list)  # RGB filters summed for a grey input
 
     @property
     def complete(self) -> bool:
@@ -64,6 +65,8 @@ class LoadReport:
         lines = [f"weights from {self.kind} {self.path}: {len(self.loaded)} tensors loaded"]
         if self.skipped:
             lines.append(f"  skipped, not part of the backbone ({len(self.skipped)}): {_names(self.skipped)}")
+        if self.adapted:
+            lines.append(f"  colour filters summed over the input channels for grey input: {_names(self.adapted)}")
         if self.counters:
             lines.append(f"  counters not in the file, left as they were ({len(self.counters)}): "
                          f"{_names(self.counters)}")
@@ -142,8 +145,17 @@ def _candidates(key: str, prefixes: Sequence[str]) -> List[str]:
             return out
 
 
+def _adapt_to_grey(value: torch.Tensor, shape: tuple) -> Union[torch.Tensor, None]:
+    """A (O, 3, k, k) conv weight as (O, 1, k, k) by summing over its colour channels (a grey
+    image x gives what the colour filter gives on (x, x, x)); None if that is not the case."""
+    if value.ndim == 4 and value.shape[1] == 3 and len(shape) == 4 and shape[1] == 1 and \
+            tuple(value.shape[:1] + value.shape[2:]) == tuple(shape[:1] + shape[2:]):
+        return value.sum(dim=1, keepdim=True)
+    return None
+
+
 def load_weights(module: nn.Module, path: Union[str, Path], strict: bool = True,
-                 prefixes: Sequence[str] = PREFIXES) -> LoadReport:
+                 prefixes: Sequence[str] = PREFIXES, adapt_grey: bool = False) -> LoadReport:
     """Load the weights at ``path`` into ``module`` (usually a backbone) and say what fitted.
 
     Args:
@@ -155,6 +167,8 @@ def load_weights(module: nn.Module, path: Union[str, Path], strict: bool = True,
             the file with its shape and nothing else in the file is left over; with
             ``strict=False`` whatever fits is loaded and the report lists the rest.
         prefixes: wrapper prefixes removed from the file's keys, outermost first, repeatedly.
+        adapt_grey: load a colour model's first-layer filters (O, 3, k, k) into a grey model's
+            (O, 1, k, k) by summing them over the colour channels (listed in ``adapted``).
 
     Returns:
         the :class:`LoadReport` (print it: the caller decides where).
@@ -180,6 +194,11 @@ def load_weights(module: nn.Module, path: Union[str, Path], strict: bool = True,
         if hit in mapped:
             raise WeightsError(f"{str(file)!r}: keys {origin[hit]!r} and {key!r} both map to the model's "
                                f"{hit!r} once the prefixes {tuple(prefixes)} are removed; load it yourself")
+        if adapt_grey and tuple(value.shape) != tuple(target[hit].shape):
+            grey = _adapt_to_grey(value, tuple(target[hit].shape))
+            if grey is not None:
+                value = grey
+                report.adapted.append(hit)
         if tuple(value.shape) != tuple(target[hit].shape):
             report.mismatched.append((hit, tuple(value.shape), tuple(target[hit].shape)))
             continue

@@ -118,3 +118,16 @@ def test_unreadable_inputs(tmp_path):
     torch.save({"epoch": 3, "lr": 0.1}, tmp_path / "other.pt")
     with pytest.raises(WeightsError, match="not a state_dict"):
         load_weights(create_backbone("conv4"), tmp_path / "other.pt")
+
+
+def test_colour_weights_into_a_grey_model(bare_resnet18):
+    bare, path = bare_resnet18
+    with pytest.raises(WeightsError, match=r"shape mismatch \(1\): net\.conv1\.weight \(file \(64, 3, 7, 7\)"):
+        load_weights(create_backbone("torchvision/resnet18", in_channels=1), path)
+    grey = create_backbone("torchvision/resnet18", in_channels=1)
+    report = load_weights(grey, path, adapt_grey=True)
+    assert report.complete and report.adapted == ["net.conv1.weight"] and "summed" in str(report)
+    bare.fc = torch.nn.Identity()
+    bare.eval(), grey.eval()
+    x = torch.rand(2, 1, 32, 32)
+    torch.testing.assert_close(grey(x), bare(x.expand(-1, 3, -1, -1)), rtol=1e-4, atol=1e-5)
