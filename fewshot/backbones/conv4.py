@@ -37,6 +37,11 @@ class Conv4(nn.Module):
             [conv_block(in_channels, width)] + [conv_block(width, width) for _ in range(3)]
         )
         self.pool = pool
+        self.width = width
+
+    def feature_size(self, image_size: int) -> int:
+        """Output size D for (image_size x image_size) inputs (each maxpool floors)."""
+        return self.width if self.pool == "avg" else self.width * (image_size // 16) ** 2
 
     def forward_from(self, x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
         """Run blocks ``start .. stop-1``; with ``stop=None`` also the final pooling."""
