@@ -17,6 +17,8 @@ Every episode lists its support indices first, class-major (class 0's shots, the
 ...), then its query indices, class-major; labels are episode-local, 0..n_way-1.
 """
 
+__version__ = "0.1.0"  # the fewshot-episodes distribution (packaging/episodes/pyproject.toml)
+
 from .classes import ClassIndex, concat_domains, labels_of
 from .collate import EpisodeCollate, infer_layout
 from .describers import (
