@@ -3,7 +3,9 @@
 Every episode's randomness comes from its own numpy generator seeded with
 ``SeedSequence([seed, epoch, i])`` (base seed, epoch, episode index): episode ``i`` of an epoch
 is the same whoever draws it and whenever, which makes resuming, sharding and DataLoader
-workers trivially consistent. No global random state is read or changed.
+workers consistent. No global random state is read or changed. A DataLoader with workers asks
+for episodes ahead of the loop: ``state_dict(consumed=n)`` saves the loop's place, not the
+loader's.
 """
 
 from __future__ import annotations
@@ -34,11 +36,13 @@ class SpecSampler(Sampler[List[int]]):
 
     After a complete pass the sampler moves to the next epoch (``advance_epoch=True``), so the
     next pass draws new episodes; pass ``advance_epoch=False`` for an evaluation set that
-    repeats. An interrupted pass is continued by the next ``iter()``. One pass at a time.
+    repeats. An interrupted pass is continued by the next ``iter()`` (from the last episode
+    handed out: with DataLoader workers, load ``state_dict(consumed=n)`` to continue from the
+    last one used). One pass at a time.
 
     Args:
-        labels: label of every sample, or a data set with ``targets`` / ``labels``
-            (see :func:`episodes.labels_of`).
+        labels: label of every sample, or a data set :func:`episodes.labels_of` reads
+            (``targets`` / ``labels``, learn2learn's MetaDataset, a Hugging Face data set).
         describer: decides each episode's composition (:mod:`episodes.describers`).
         n_episodes: episodes per epoch (over all shards).
         seed: base seed (int >= 0). Default 0 when no ``generator`` is given.
