@@ -66,8 +66,9 @@ def _labels_attribute(source: Any, scan: bool) -> Any:
         return _scan(source)
     raise ValueError(
         f"cannot find labels in {name}: it has no `targets`, `labels`, `indices_to_labels` "
-        "or 'label' column. Pass the label of every sample (a list, array or tensor), or "
-        "labels_of(dataset, scan=True) to read every item once (item[1] or item['label'])")
+        "or 'label' column. Pass the label of every sample (a list, array or tensor) instead "
+        "of the data set, e.g. labels_of(dataset, scan=True), which reads every item once "
+        "(item[1] or item['label'])")
 
 
 def _scan(source: Any) -> List[Any]:
