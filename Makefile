@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 1
 .PHONY: setup demo test test-slow lint bench clean
 
 setup: $(VENV)/.fewshot-setup-done
-$(VENV)/.fewshot-setup-done: pyproject.toml scripts/setup_venv.sh
+$(VENV)/.fewshot-setup-done: pyproject.toml packaging/episodes/pyproject.toml scripts/setup_venv.sh
 	bash scripts/setup_venv.sh
 
 demo: setup  ## train ProtoNet on glyphs, evaluate 5-way 1/5-shot (trained and untrained)

@@ -17,7 +17,9 @@ Every episode lists its support indices first, class-major (class 0's shots, the
 ...), then its query indices, class-major; labels are episode-local, 0..n_way-1.
 """
 
-from .classes import ClassIndex, concat_domains, labels_of
+__version__ = "0.1.0"  # the fewshot-episodes distribution (packaging/episodes/pyproject.toml)
+
+from .classes import ClassIndex, concat_domains
 from .collate import EpisodeCollate, infer_layout
 from .describers import (
     ByDomain,
@@ -30,6 +32,7 @@ from .describers import (
 from .drawer import draw_indices
 from .fewtask import ClassSubset, TaskPoolSampler, choose_classes, few_task_sampler
 from .interpolate import MLTIMixer, TaskBatch, meta_batches, stack_tasks
+from .labels import labels_of
 from .sampler import EpisodeSampler, SpecSampler
 from .spec import Episode, EpisodeSpec
 from .tensor import TensorEpisodes

@@ -10,42 +10,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
-import torch
 
 from ._checks import preview
-
-
-def labels_of(source: Any) -> np.ndarray:
-    """Return the label of every sample as a 1-D numpy array.
-
-    Args:
-        source: a sequence, numpy array or tensor of labels (ints or strings), or a data set
-            with a ``targets`` or ``labels`` attribute (torchvision's ImageFolder, CIFAR, MNIST,
-            SVHN), or a ``torch.utils.data.Subset`` of such a data set.
-
-    Returns:
-        (n_samples,) array of labels.
-    """
-    if isinstance(source, torch.utils.data.Subset):
-        return labels_of(source.dataset)[np.asarray(source.indices, dtype=np.int64)]
-    if isinstance(source, torch.Tensor):
-        labels = source.detach().cpu().numpy()
-    elif isinstance(source, (np.ndarray, list, tuple, range)):
-        labels = np.asarray(source)
-    elif hasattr(source, "targets") or hasattr(source, "labels"):
-        return labels_of(getattr(source, "targets", None) if hasattr(source, "targets")
-                         else source.labels)
-    else:
-        raise ValueError(
-            f"cannot find labels in {type(source).__name__}: pass the label of every sample "
-            "(a list, array or tensor, e.g. [y for _, y in dataset]) or a data set with a "
-            "`targets` or `labels` attribute")
-    if labels.ndim != 1 or labels.size == 0:
-        raise ValueError(f"labels must be a non-empty 1-D sequence, got shape {labels.shape}")
-    if labels.dtype.kind == "f":
-        raise ValueError(f"labels must be integers or strings, got {labels.dtype} values; "
-                         "cast them first, e.g. labels.astype(int)")
-    return labels
+from .labels import labels_of
 
 
 def concat_domains(label_sets: Sequence[Any]) -> Tuple[np.ndarray, np.ndarray]:

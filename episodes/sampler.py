@@ -3,14 +3,16 @@
 Every episode's randomness comes from its own numpy generator seeded with
 ``SeedSequence([seed, epoch, i])`` (base seed, epoch, episode index): episode ``i`` of an epoch
 is the same whoever draws it and whenever, which makes resuming, sharding and DataLoader
-workers trivially consistent. No global random state is read or changed.
+workers consistent. No global random state is read or changed. A DataLoader with workers asks
+for episodes ahead of the loop: ``state_dict(consumed=n)`` saves the loop's place, not the
+loader's.
 """
 
 from __future__ import annotations
 
 import copy
 import warnings
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -34,11 +36,13 @@ class SpecSampler(Sampler[List[int]]):
 
     After a complete pass the sampler moves to the next epoch (``advance_epoch=True``), so the
     next pass draws new episodes; pass ``advance_epoch=False`` for an evaluation set that
-    repeats. An interrupted pass is continued by the next ``iter()``. One pass at a time.
+    repeats. An interrupted pass is continued by the next ``iter()`` (from the last episode
+    handed out: with DataLoader workers, load ``state_dict(consumed=n)`` to continue from the
+    last one used). One pass at a time.
 
     Args:
-        labels: label of every sample, or a data set with ``targets`` / ``labels``
-            (see :func:`episodes.labels_of`).
+        labels: label of every sample, or a data set :func:`episodes.labels_of` reads
+            (``targets`` / ``labels``, learn2learn's MetaDataset, a Hugging Face data set).
         describer: decides each episode's composition (:mod:`episodes.describers`).
         n_episodes: episodes per epoch (over all shards).
         seed: base seed (int >= 0). Default 0 when no ``generator`` is given.
@@ -75,6 +79,9 @@ class SpecSampler(Sampler[List[int]]):
         describer.check(self.index, self._candidates)
         self._epoch = 0
         self._position = 0  # episodes of the current epoch this shard has yielded
+        # Where the latest pass (iter() call) started and how many episodes it has yielded,
+        # for state_dict(consumed=n).
+        self._pass_start, self._pass_yielded = (0, 0), 0
 
     # ---- what the sampler holds -------------------------------------------------------
     @property
@@ -119,19 +126,28 @@ class SpecSampler(Sampler[List[int]]):
         return self.episode(i).indices.tolist()
 
     def iter_episodes(self) -> Iterator[Episode]:
-        """Like ``iter(sampler)`` but yields :class:`Episode` objects (indices and spec)."""
+        """Like ``iter(sampler)`` but yields :class:`Episode` objects (indices and spec).
+
+        A pass starts here, when called (not at the first ``next``): ``state_dict(consumed=n)``
+        counts from this point.
+        """
+        self._pass_start, self._pass_yielded = (self._epoch, self._position), 0
+        return self._pass()
+
+    def _pass(self) -> Iterator[Episode]:
         epoch = self._epoch
         while self._position < len(self):
             i = self.rank + self._position * self.world_size
             self._position += 1  # counted before yielding: a state saved now resumes after it
+            self._pass_yielded += 1
             yield self.episode(i, epoch)
         self._position = 0
         if self.advance_epoch:
             self._epoch = epoch + 1
 
     def __iter__(self) -> Iterator[List[int]]:
-        for episode in self.iter_episodes():
-            yield episode.indices.tolist()
+        # The generator expression calls iter_episodes() now, so iter() marks the pass start.
+        return (episode.indices.tolist() for episode in self.iter_episodes())
 
     # ---- epochs, shards, resuming -----------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
@@ -140,6 +156,7 @@ class SpecSampler(Sampler[List[int]]):
         epoch = check_int("epoch", epoch, 0)
         if epoch != self._epoch:
             self._epoch, self._position = epoch, 0
+            self._pass_start, self._pass_yielded = (epoch, 0), 0
 
     def shard(self, rank: int, world_size: int) -> "SpecSampler":
         """A copy yielding only episodes ``rank, rank + world_size, ...`` of each epoch.
@@ -156,21 +173,43 @@ class SpecSampler(Sampler[List[int]]):
                              f"world_size={world_size}, n_episodes={self.n_episodes}")
         shard = copy.copy(self)
         shard.rank, shard.world_size, shard._position = rank, world_size, 0
+        shard._pass_start, shard._pass_yielded = (shard._epoch, 0), 0
         return shard
 
-    def state_dict(self) -> Dict[str, int]:
+    def state_dict(self, consumed: Optional[int] = None) -> Dict[str, int]:
         """Everything needed to continue the episode sequence exactly.
 
         Keys: ``seed``, ``epoch``, ``position`` (episodes of ``epoch`` this shard has yielded)
         and, checked on loading, ``n_episodes``, ``world_size``, ``n_classes``, ``n_samples``.
 
-        A DataLoader asks for episodes ahead of their use (``prefetch_factor * num_workers``
-        of them); to resume exactly at what the loop has *consumed*, overwrite ``epoch`` and
-        ``position`` with the loop's own counts before saving.
+        Args:
+            consumed: the number of episodes your loop has taken from the current pass (since
+                the latest ``iter(loader)`` / ``iter(sampler)``). A DataLoader with workers asks
+                for episodes ahead of their use (``prefetch_factor * num_workers`` of them), so
+                without ``consumed`` the state is where the *loader* is, and a resumed run skips
+                the prefetched episodes; with it, the state is where the *loop* is, and a resumed
+                run yields exactly the episodes not yet consumed. Not needed when the sampler is
+                iterated directly or with ``num_workers=0`` (where the two agree).
         """
-        return {"seed": self.seed, "epoch": self._epoch, "position": self._position,
+        epoch, position = self._epoch, self._position
+        if consumed is not None:
+            epoch, position = self._consumed_state(check_int("consumed", consumed, 0))
+        return {"seed": self.seed, "epoch": epoch, "position": position,
                 "n_episodes": self.n_episodes, "world_size": self.world_size,
                 "n_classes": self.index.n_classes, "n_samples": self.index.n_samples}
+
+    def _consumed_state(self, consumed: int) -> Tuple[int, int]:
+        """(epoch, position) after ``consumed`` episodes of the latest pass."""
+        if consumed > self._pass_yielded:
+            raise ValueError(
+                f"state_dict(consumed={consumed}), but the current pass has yielded only "
+                f"{self._pass_yielded} episodes: count the episodes your loop took since its "
+                "latest iter(loader) (e.g. the step of enumerate(loader) + 1)")
+        epoch, start = self._pass_start
+        position = start + consumed
+        if position < len(self):
+            return epoch, position
+        return (epoch + 1 if self.advance_epoch else epoch), 0  # the pass is complete
 
     def load_state_dict(self, state: Dict[str, int]) -> None:
         """Continue from a :meth:`state_dict` (the seed comes from the state)."""
@@ -187,6 +226,7 @@ class SpecSampler(Sampler[List[int]]):
             raise ValueError(f"position {position} exceeds the {len(self)} episodes per epoch")
         self.seed = check_int("seed", state["seed"], 0)
         self._epoch, self._position = check_int("epoch", state["epoch"], 0), position
+        self._pass_start, self._pass_yielded = (self._epoch, position), 0
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.describer!r}, n_episodes={self.n_episodes}, "

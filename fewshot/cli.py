@@ -17,8 +17,10 @@ import os
 import sys
 from typing import List, Optional
 
+from . import __version__
 from .commands import COMMANDS
 from .config import ConfigError
+from .configs_lookup import find_config, list_configs
 from .registry import import_plugins
 
 _NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -26,10 +28,28 @@ _NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fewshot", description="Episodic few-shot learning for PyTorch.")
+    p.add_argument("--version", action="version", version=f"fewshot {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.add_parser(sub)
+    listing = sub.add_parser("configs", help="list the shipped configs (give one to `train` by name)")
+    listing.set_defaults(func=_print_configs)
     return p
+
+
+def _print_configs(args: argparse.Namespace) -> int:
+    for name in list_configs():
+        print(name)
+    return 0
+
+
+def _resolve_config_names(args: argparse.Namespace) -> None:
+    """``train NAME`` and ``benchmark --grid NAME`` take a shipped config's name as well as a path."""
+    config = getattr(args, "config", None)
+    if args.command == "train" and config is not None and "=" not in config and not args.resume:
+        args.config = str(find_config(config))
+    if args.command == "benchmark" and getattr(args, "grid", None):
+        args.grid = str(find_config(args.grid))
 
 
 def load_plugins(spec: Optional[str] = None) -> List[str]:
@@ -76,6 +96,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     try:
         load_plugins()
+        _resolve_config_names(args)
         return args.func(args)
     except (ConfigError, CheckpointError, TrainingError, ValueError, FileNotFoundError) as err:
         print(f"fewshot: error: {one_paragraph(err)}", file=sys.stderr)

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=.venv
 STAMP=$VENV/.fewshot-setup-done
-HASH=$(cat pyproject.toml scripts/setup_venv.sh | sha256sum | cut -c1-16)
+HASH=$(cat pyproject.toml packaging/episodes/pyproject.toml scripts/setup_venv.sh | sha256sum | cut -c1-16)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$HASH" ]; then exit 0; fi
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 PIP="$VENV/bin/python -m pip --disable-pip-version-check"
@@ -33,6 +33,9 @@ if ! "$VENV/bin/python" -c "import learn2learn" 2>/dev/null; then
   )
   rm -rf "$tmp"
 fi
-$PIP install -q -e ".[dev,tensorboard]"  # TensorBoard too, so that its test runs
+# fewshot depends on fewshot-episodes (this repository's episodes/, packaging/episodes/): both
+# editable, in one command so that the dependency is met by the local copy. TensorBoard too, so
+# that its test runs. (learn2learn, the [maml] extra, is installed above.)
+$PIP install -q -e ./packaging/episodes -e ".[dev,tensorboard]"
 echo "$HASH" > "$STAMP"
 echo "set-up done: $VENV"

@@ -5,7 +5,8 @@ bodies included, so a function-local import cannot hide an upward dependency or 
 checked against the layer order of ``../shared/ARCHITECTURE.md``:
 
     cli -> commands -> {reporting, engine} -> evaluation -> runs -> interpolation -> learners
-        -> {config, losses} -> {episodes, data, transductive, backbones} -> distances
+        -> {config, losses} -> {episodes, data, transductive, backbones, optim, augment, configs_lookup}
+        -> distances
         -> {registry, atomic}
 
 A module may import its own package and any package of a lower layer; packages that share a
@@ -32,7 +33,8 @@ LAYERS: List[List[str]] = [
     ["fewshot.interpolation"],
     ["fewshot.learners"],
     ["fewshot.config", "fewshot.losses"],
-    ["episodes", "fewshot.data", "fewshot.transductive", "fewshot.backbones"],
+    ["episodes", "fewshot.data", "fewshot.transductive", "fewshot.backbones", "fewshot.optim", "fewshot.augment",
+     "fewshot.configs_lookup"],
     ["fewshot.distances"],
     ["fewshot.registry", "fewshot.atomic"],
     ["fewshot"],  # the package itself (its __init__ holds only the version)

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import ConfigError
 from .base import Learner
 
 BN_MODES = ("transductive", "running")
@@ -33,8 +34,10 @@ def _l2l():
         with contextlib.redirect_stderr(io.StringIO()):
             import learn2learn
     except ImportError as err:
-        raise ImportError("the MAML family (maml, fomaml, anil, metasgd) needs learn2learn 0.2.0; "
-                          "install it with scripts/setup_venv.sh") from err
+        # A ConfigError: the CLI prints it as one line (choosing the learner is the mistake).
+        raise ConfigError(f"the MAML family (maml, fomaml, anil, metasgd) needs learn2learn ({err}): "
+                          "pip install 'fewshot[maml]' (on Python >= 3.11 build learn2learn 0.2.0 "
+                          "from source as the README's Installing section says)") from None
     return learn2learn
 
 
@@ -98,6 +101,7 @@ class MAML(Learner):
                  inner_lr: float = 0.01, eval_inner_steps: Optional[int] = None,
                  first_order: bool = False, bn: str = "transductive"):
         super().__init__(backbone)
+        _l2l()  # fail when the learner is chosen, not at the first episode
         if bn not in BN_MODES:
             raise ValueError(f"{type(self).__name__} option bn must be one of {BN_MODES}, got {bn!r}")
         for name, value in (("feature_dim", feature_dim), ("n_way", n_way), ("inner_steps", inner_steps),

@@ -56,7 +56,6 @@ def test_plugin_modules_and_import(tmp_path, monkeypatch):
 def test_a_run_records_its_plugins_and_evaluation_imports_them(tmp_path):
     """Trained with FEWSHOT_PLUGINS=tiny_run (its data set 'tiny'), evaluated without it: the
     checkpoint names the plug-in module, so the evaluation finds the data set again."""
-    import os
     import subprocess
     import sys
     from pathlib import Path
