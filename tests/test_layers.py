@@ -4,8 +4,8 @@ Every ``import`` of every module of ``fewshot`` and ``episodes`` is read from it
 bodies included, so a function-local import cannot hide an upward dependency or a cycle) and
 checked against the layer order of ``../shared/ARCHITECTURE.md``:
 
-    cli -> commands -> {reporting, engine} -> evaluation -> runs -> interpolation -> learners
-        -> {config, losses} -> {episodes, data, transductive, backbones, optim, augment, configs_lookup}
+    cli -> commands -> {reporting, engine} -> evaluation -> {runs, configs_lookup} -> interpolation
+        -> learners -> {config, losses} -> {episodes, data, transductive, backbones, optim, augment}
         -> distances
         -> {registry, atomic}
 
@@ -29,12 +29,11 @@ LAYERS: List[List[str]] = [
     ["fewshot.commands"],
     ["fewshot.reporting", "fewshot.engine"],
     ["fewshot.evaluation"],
-    ["fewshot.runs"],
+    ["fewshot.runs", "fewshot.configs_lookup"],
     ["fewshot.interpolation"],
     ["fewshot.learners"],
     ["fewshot.config", "fewshot.losses"],
-    ["episodes", "fewshot.data", "fewshot.transductive", "fewshot.backbones", "fewshot.optim", "fewshot.augment",
-     "fewshot.configs_lookup"],
+    ["episodes", "fewshot.data", "fewshot.transductive", "fewshot.backbones", "fewshot.optim", "fewshot.augment"],
     ["fewshot.distances"],
     ["fewshot.registry", "fewshot.atomic"],
     ["fewshot"],  # the package itself (its __init__ holds only the version)
