@@ -108,6 +108,25 @@ def remove_stale_temporaries(folder: Union[str, Path]) -> int:
         p.unlink(missing_ok=True)
     return len(stale)
 
+def check_writable(folder: Union[str, Path]) -> Path:
+    """Create ``folder`` if needed and prove a file can be written there (a temporary file,
+    removed at once), before any work whose results would go there.
+
+    Raises:
+        OSError: with ``filename`` set (read-only file system, no permission, a file where the
+            folder should be, a name too long).
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".write-probe.", suffix=TMP_SUFFIX, dir=folder)
+    except OSError as err:
+        if err.filename is None and err.errno is not None:
+            raise OSError(err.errno, os.strerror(err.errno), str(folder)) from err
+        raise
+    os.close(fd)
+    os.unlink(tmp)
+    return folder
 
 
 def publish_folder(tmp: Path, folder: Path, is_valid: Callable[[Path], bool]) -> None:
@@ -130,5 +149,5 @@ def publish_folder(tmp: Path, folder: Path, is_valid: Callable[[Path], bool]) ->
         shutil.rmtree(old, ignore_errors=True)
 
 
-__all__ = ["NO_SPACE", "TMP_SUFFIX", "atomic_write", "atomic_write_bytes", "atomic_write_text", "copy_file",
-           "publish_folder", "remove_stale_temporaries"]
+__all__ = ["NO_SPACE", "TMP_SUFFIX", "atomic_write", "atomic_write_bytes", "atomic_write_text", "check_writable",
+           "copy_file", "publish_folder", "remove_stale_temporaries"]

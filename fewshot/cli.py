@@ -75,6 +75,28 @@ def _no_space_message(err: OSError) -> str:
             "last complete checkpoint is kept (writes are atomic)")
 
 
+#: errno -> what to do, for file-system errors that are the user's to fix (others are bugs)
+_OS_FIXES = {
+    errno.EACCES: "check the folder's permissions, or write elsewhere (run.out_dir; `fewshot eval --out DIR`)",
+    errno.EPERM: "check the folder's permissions, or write elsewhere (run.out_dir; `fewshot eval --out DIR`)",
+    errno.EROFS: "the file system is read-only; write elsewhere (run.out_dir; `fewshot eval --out DIR`)",
+    errno.ENAMETOOLONG: "choose a shorter run.name or run.out_dir",
+    errno.ENOTDIR: "a file stands where a folder is needed; move it or choose another run.out_dir",
+    errno.EEXIST: "a file stands where a folder is needed; move it or choose another run.out_dir",
+    errno.EISDIR: "a folder stands where a file is needed; move it",
+    errno.EIO: "the device reported an input/output error; check the disk",
+}
+
+
+def _os_message(err: OSError):
+    """A one-paragraph message naming the path, for the errors of :data:`_OS_FIXES`; else None."""
+    fix = _OS_FIXES.get(err.errno)
+    if fix is None:
+        return None
+    where = f" {err.filename}" + (f" -> {err.filename2}" if err.filename2 else "") if err.filename else ""
+    return f"cannot use{where}: {err.strerror or os.strerror(err.errno)}; {fix}"
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Like ``parse_args``, but ``key=value`` overrides may also follow options
     (``fewshot train c.yaml --no-eval train.lr=0.01``), which argparse alone refuses; the config
@@ -102,9 +124,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"fewshot: error: {one_paragraph(err)}", file=sys.stderr)
         return 2
     except OSError as err:
-        if err.errno not in _NO_SPACE:
+        message = _no_space_message(err) if err.errno in _NO_SPACE else _os_message(err)
+        if message is None:
             raise
-        print(f"fewshot: error: {_no_space_message(err)}", file=sys.stderr)
+        print(f"fewshot: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("fewshot: interrupted; the last checkpoint (if any) is kept", file=sys.stderr)

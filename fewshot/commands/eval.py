@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from ..transductive import METHODS, NORMS
@@ -18,6 +19,11 @@ def add_parser(sub) -> None:
     e.add_argument("--n-query", type=int)
     e.add_argument("--episodes", type=int)
     e.add_argument("--seed", type=int)
+    e.add_argument("--seeds", type=int, nargs="+", metavar="S",
+                   help="evaluate with each seed; results.json also gets the mean over seeds and their spread")
+    e.add_argument("--out", metavar="DIR",
+                   help="write results.json, eval/ and report.md here instead of the run folder "
+                        "(e.g. a read-only run folder)")
     e.add_argument("--untrained", action="store_true", help="same architecture, fresh weights")
     e.add_argument("--no-feature-cache", action="store_true", help="embed every episode's images")
     e.add_argument("--data", help="cross-domain: evaluate on this data set instead (e.g. fashion_mnist); "
@@ -65,6 +71,13 @@ def transductive_spec(args):
     options = parse_key_values(args.option, "--option", "steps=100")
     if args.lam is not None:
         options["lam"] = args.lam
+    for flag, values in (("--lambda", [args.lam]), ("--lambda-grid", args.lambda_grid or [])):
+        bad = [v for v in values if v is not None and not math.isfinite(v)]
+        if bad:
+            raise ValueError(f"{flag} must be a finite number, got {bad[0]}")
+    for flag, value in (("--val-episodes", args.val_episodes), ("--chunk", args.chunk)):
+        if value < 1:
+            raise ValueError(f"{flag} must be >= 1, got {value}")
     return TransductiveSpec(method=args.transductive, options=options, norm=args.norm or "cl2n",
                             shift=args.shift_query, tune_lambda=args.tune_lambda,
                             lambda_grid=tuple(args.lambda_grid or LAMBDA_GRID),
@@ -73,18 +86,52 @@ def transductive_spec(args):
 
 def cmd_eval(args) -> int:
     from ..evaluation.run_eval import evaluate_run
+    from ..reporting import write_report
+    from ..runs import ranks
+    from ..runs.checkpoint import resolve_checkpoint
+    from ..runs.lock import run_lock
 
+    if args.seed is not None and args.seeds:
+        raise ValueError("give --seed S or --seeds S1 S2 ..., not both")
     spec = transductive_spec(args)
-    results = evaluate_run(Path(args.target), split=args.split, n_way=args.n_way, shots=args.shots,
-                           n_query=args.n_query, episodes=args.episodes, seed=args.seed,
-                           untrained=args.untrained,
-                           feature_cache=False if args.no_feature_cache else None,
-                           device=args.device, progress=not args.quiet, transductive=spec,
-                           target_data=_target_data(args))
-    for res in results:
-        ms = 1000 * res.seconds / max(1, res.episodes)
-        print(f"{res} [{ms:.2f} ms/episode]")
+    _, run_dir = resolve_checkpoint(Path(args.target))
+    out = Path(args.out) if args.out else None
+    with run_lock(out or run_dir, "fewshot eval", enabled=ranks.is_main()):
+        results = evaluate_run(Path(args.target), split=args.split, n_way=args.n_way, shots=args.shots,
+                               n_query=args.n_query, episodes=args.episodes, seed=args.seed,
+                               untrained=args.untrained,
+                               feature_cache=False if args.no_feature_cache else None,
+                               device=args.device, progress=not args.quiet, transductive=spec,
+                               target_data=_target_data(args), seeds=args.seeds, out_dir=out)
+        if not ranks.is_main():
+            return 0
+        for res in results:
+            ms = 1000 * res.seconds / max(1, res.episodes)
+            print(f"{res} [seed {res.seed}, {ms:.2f} ms/episode]")
+        for line in seed_lines(results):
+            print(line)
+        md, _ = write_report([out or run_dir], (out or run_dir) / "report")
+    print(f"results: {(out or run_dir) / 'results.json'}; table: {md}")
     return 0
+
+
+def seed_lines(results) -> list:
+    """``mean over seeds`` lines: per shot setting (and method) with two or more seeds, the mean
+    accuracy, the spread across seeds and each seed's 95% CI, in percent."""
+    groups: dict = {}
+    for res in results:
+        groups.setdefault((res.split, res.n_way, res.k_shot, res.method), []).append(res)
+    lines = []
+    for (split, n_way, k, method), group in groups.items():
+        if len(group) < 2:
+            continue
+        acc = [100 * r.mean for r in group]
+        mean = sum(acc) / len(acc)
+        sd = (sum((a - mean) ** 2 for a in acc) / (len(acc) - 1)) ** 0.5
+        per_seed = ", ".join(f"seed {r.seed}: {a:.2f} +- {100 * r.ci95:.2f}" for r, a in zip(group, acc))
+        lines.append(f"{split} {n_way}-way {k}-shot ({method}) mean over {len(group)} seeds: {mean:.2f}%, "
+                     f"sd across seeds {sd:.2f} ({per_seed})")
+    return lines
 
 
 def _target_data(args):

@@ -6,7 +6,9 @@ command; rank 0 alone prints and writes. ``--nproc P`` starts torchrun for one m
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..config import ConfigError, load_config
+from ..runs.lock import run_lock
 
 
 def add_parser(sub) -> None:
@@ -49,8 +52,17 @@ def _launch(args) -> int:
 
 
 def _run_dir(cfg, config_path: Optional[str]) -> Path:
-    name = cfg.run.name or f"{Path(config_path).stem if config_path else 'run'}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """``run.out_dir/run.name``; the default name is ``<config stem>-<time>-<random>``, unique
+    even for runs started in the same second."""
+    stem = Path(config_path).stem if config_path else "run"
+    name = cfg.run.name or f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     return Path(cfg.run.out_dir) / name
+
+
+def absolute_data_root(cfg) -> None:
+    """Store ``data.root`` as an absolute path, so the run can be evaluated from any folder."""
+    if cfg.data.root:
+        cfg.data.root = str(Path(cfg.data.root).expanduser().resolve())
 
 
 def cmd_train(args) -> int:
@@ -59,12 +71,13 @@ def cmd_train(args) -> int:
     from ..runs import ranks
 
     try:
-        return _train(args, ranks)
+        with contextlib.ExitStack() as held:
+            return _train(args, ranks, held)
     finally:
         ranks.cleanup()
 
 
-def _train(args, dist) -> int:
+def _train(args, dist, held: contextlib.ExitStack) -> int:
     from ..engine.pretrain import pretrain
     from ..engine.trainer import train
     from ..evaluation.run_eval import evaluate_run
@@ -74,6 +87,10 @@ def _train(args, dist) -> int:
     if args.resume:
         run_dir = Path(args.resume)
         if not (run_dir / "config.yaml").is_file():
+            if run_dir.is_dir() and not (run_dir / "checkpoints" / "last.pt").exists():
+                raise ConfigError(f"cannot resume: {str(run_dir)!r} has no config.yaml: the run stopped before "
+                                  "it wrote one (in its first seconds). Nothing is lost: start it again with "
+                                  "`fewshot train CONFIG run.name=...`")
             raise ConfigError(f"cannot resume: {str(run_dir)!r} has no config.yaml (is it a run folder?)")
         overrides = list(args.overrides)
         if args.config is not None:  # argparse takes the first override for CONFIG
@@ -86,13 +103,16 @@ def _train(args, dist) -> int:
         if args.config is None:
             raise ConfigError("fewshot train needs a CONFIG file (see configs/) or --resume RUN_DIR")
         cfg = load_config(args.config, args.overrides)
+        absolute_data_root(cfg)
         run_dir = _run_dir(cfg, args.config)
-        if (run_dir / "checkpoints" / "last.pt").exists():
-            raise ConfigError(f"run folder {str(run_dir)!r} already holds a run; resume it with "
-                              f"--resume {run_dir} or choose another run.name")
     cfg.train.device = dist.init(cfg.train.device)  # joins torchrun's process group, if any
     run_dir = dist.broadcast_object(run_dir)  # rank 0's (the name may hold the clock)
     main = dist.is_main()
+    # one writer per run folder, for the whole command (training and the final evaluation)
+    held.enter_context(run_lock(run_dir, "fewshot train" + (" --resume" if args.resume else ""), enabled=main))
+    if not args.resume and (run_dir / "checkpoints" / "last.pt").exists():
+        raise ConfigError(f"run folder {str(run_dir)!r} already holds a run; resume it with "
+                          f"--resume {run_dir} or choose another run.name")
     say = print if main else (lambda *a, **k: None)  # rank 0 speaks for all
     say(f"run folder: {run_dir}")
     training = LEARNERS.info(cfg.model.learner).get("training", "episodic") if cfg.model.learner in LEARNERS \

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from episodes.interpolate import meta_batches
 
 from ..atomic import atomic_write_text, copy_file, remove_stale_temporaries
-from ..config import EPISODE_KEYS, Config
+from ..config import Config
 from ..data.registry import load_from_config
 from ..evaluation import evaluate
 from ..evaluation.sharded import evaluate_sharded
@@ -40,6 +40,7 @@ from ..runs.inputs import Normalizer, channels_of, gather, pixel_stats
 from ..runs.records import MetricsLog, NullLog, open_tensorboard, record_run
 from ..runs.rng import capture_rng, restore_rng, seed_everything, set_deterministic
 from . import distributed as dist
+from .resume import apply_changes, resume_changes
 
 __all__ = ["train", "fit", "EpisodeStep", "TrainResult", "TrainingError", "check_device", "episode_error", "probe",
            "seed_everything"]
@@ -112,7 +113,7 @@ def open_run_logs(cfg, run_dir: Path, state: Optional[Dict[str, Any]], main: boo
     resumed_from = state["episode"] if state else None
     if main:
         atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-        record_run(run_dir, resumed_from=resumed_from)
+        record_run(run_dir, resumed_from=resumed_from, changes=(state or {}).get("resume_changes"))
     tb = open_tensorboard(run_dir / "tensorboard", resumed_from) if cfg.train.tensorboard and main else None
     log = (MetricsLog(run_dir / "metrics.jsonl", state["metrics_offset"] if state else None, resumed_from or 0, tb)
            if main else NullLog())
@@ -193,12 +194,8 @@ def resume_state(ckpt_dir: Path, cfg: Config, learner, opt, sched, sampler) -> O
         return None
     state = load_checkpoint(path, map_location=cfg.train.device)
     check_compatible(state, cfg, path)
-    saved = state["config"]["train"]
-    for key in ("episodes", "n_way", "k_shot", "n_query", "meta_batch", "seed") + EPISODE_KEYS:
-        if saved.get(key, getattr(cfg.train, key)) != getattr(cfg.train, key):
-            raise CheckpointError(f"{str(path)!r} was written with train.{key}={saved[key]!r} but the "
-                                  f"config now says {getattr(cfg.train, key)!r}; an exact resume needs the "
-                                  "same value (start a new run to change it)")
+    # every key must match but those of RESUME_MAY_CHANGE (fewshot/engine/resume.py), which are applied
+    changes = resume_changes(state["config"], cfg.to_dict(), path, state["episode"])
     try:
         learner.load_state_dict(state["model"])
     except RuntimeError as err:
@@ -206,6 +203,8 @@ def resume_state(ckpt_dir: Path, cfg: Config, learner, opt, sched, sampler) -> O
                               f"model built from the config: {str(err).splitlines()[0]}") from None
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])
+    apply_changes(changes, state, opt, sched, path)
+    state["resume_changes"] = changes  # recorded in run.json by open_run_logs
     world_size = getattr(sampler, "world_size", 1)  # pre-training's EpochBatches has none
     if state["sampler"].get("world_size", 1) != world_size:
         raise CheckpointError(f"{str(path)!r} was written by a run on {state['sampler'].get('world_size', 1)} "

@@ -52,6 +52,7 @@ class EvalResult:
     queries: Optional[np.ndarray] = field(default=None, repr=False)  # (sum of ways,) queries per class
     domains: Optional[np.ndarray] = field(default=None, repr=False)  # (episodes,) domain id, -1 = none
     domain_names: Optional[List[str]] = None
+    seed: Optional[int] = None  # the sampler's seed, when the caller recorded it
 
     @property
     def episodes(self) -> int:

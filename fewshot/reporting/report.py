@@ -12,13 +12,15 @@ import json
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple, Union
 
+from ..atomic import atomic_write_text
 from ..runs.records import run_commit
 
 # (key in a row, Markdown header)
 COLUMNS: Tuple[Tuple[str, str], ...] = (
     ("dataset", "data set"), ("split", "split"), ("n_way", "ways"), ("k_shot", "shots"),
     ("n_query", "queries"), ("episodes", "episodes"), ("accuracy", "accuracy (%)"),
-    ("ci95", "95% CI (±)"), ("learner", "learner"), ("backbone", "backbone"),
+    ("ci95", "95% CI (±)"), ("seed", "seed"), ("seed_std", "sd over seeds"),
+    ("learner", "learner"), ("backbone", "backbone"),
     ("method", "transductive method"), ("model", "weights"), ("run", "run"), ("commit", "commit"),
 )
 PathLike = Union[str, Path]
@@ -46,7 +48,8 @@ def collect_results(runs: Sequence[PathLike]) -> List[Dict]:
         for r in results:
             rows.append({**r, "run": run.name, "commit": r.get("commit") or commit})
     return sorted(rows, key=lambda r: (r["run"], r["dataset"], r["split"], r["model"],
-                                       r.get("method", ""), r["n_way"], r["k_shot"]))
+                                       r.get("method") or "", r["n_way"], r["k_shot"],
+                                       r.get("seed") is None, r.get("seed") or 0))
 
 
 VARYING = {"n_way": "ways", "k_shot": "shots", "n_query": "queries"}  # fixed column -> distribution key
@@ -58,6 +61,10 @@ def _cell(row: Dict, key: str) -> str:
     if value == 0 and isinstance(spread, dict):  # varies between episodes: its range and mean
         return f"{spread['min']}-{spread['max']} (mean {spread['mean']:.1f})"
     if key in ("accuracy", "ci95") and isinstance(value, (int, float)):
+        return f"{value:.2f}"
+    if key == "seed" and row.get("seeds"):  # the mean over several seeds
+        return "mean of " + ",".join(map(str, row["seeds"]))
+    if key == "seed_std" and isinstance(value, (int, float)):
         return f"{value:.2f}"
     if key == "method":
         return str(value or "inductive")
@@ -89,7 +96,8 @@ def write_report(runs: Sequence[PathLike], out_prefix: PathLike) -> Tuple[Path, 
     prefix = Path(out_prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     md, table = prefix.with_name(prefix.name + ".md"), prefix.with_name(prefix.name + ".csv")
-    md.write_text(f"# Evaluation results\n\nAccuracy and 95% confidence interval in percent, "
-                  f"from the runs' results.json.\n\n{markdown_table(rows)}")
-    table.write_text(csv_table(rows))
+    atomic_write_text(md, f"# Evaluation results\n\nAccuracy and 95% confidence interval in percent, "
+                          f"from the runs' results.json; a row over several seeds gives their mean, the "
+                          f"mean per-seed CI and the standard deviation across seeds.\n\n{markdown_table(rows)}")
+    atomic_write_text(table, csv_table(rows))
     return md, table

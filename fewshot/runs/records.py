@@ -203,9 +203,11 @@ def commit_label(version: Dict[str, object]) -> str:
     return commit + ("+dirty" if version.get("dirty") else "")
 
 
-def record_run(run_dir: Path, resumed_from: Optional[int] = None) -> Dict[str, object]:
+def record_run(run_dir: Path, resumed_from: Optional[int] = None,
+               changes: Optional[Dict[str, Tuple[Any, Any]]] = None) -> Dict[str, object]:
     """Write or extend ``RUN_DIR/run.json``: the code version a run started with and, for each
-    resume, the episode and code version it continued with."""
+    resume, the episode and code version it continued with and the settings it changed
+    (``changes``: ``{key: (old, new)}``, as ``{"key": {"from": old, "to": new}}``)."""
     path = Path(run_dir) / "run.json"
     version = code_version()
     now = time.strftime("%Y-%m-%dT%H:%M:%S")
@@ -218,7 +220,10 @@ def record_run(run_dir: Path, resumed_from: Optional[int] = None) -> Dict[str, o
     if resumed_from is None or not info:
         info = {**version, "started": now, "python": platform.python_version(), "resumes": []}
     if resumed_from is not None:
-        info.setdefault("resumes", []).append({"episode": resumed_from, "at": now, **version})
+        entry: Dict[str, object] = {"episode": resumed_from, "at": now, **version}
+        if changes:
+            entry["changed"] = {k: {"from": a, "to": b} for k, (a, b) in sorted(changes.items())}
+        info.setdefault("resumes", []).append(entry)
     atomic_write_text(path, json.dumps(info, indent=2))
     return info
 
