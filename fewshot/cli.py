@@ -84,7 +84,6 @@ _OS_FIXES = {
     errno.ENOTDIR: "a file stands where a folder is needed; move it or choose another run.out_dir",
     errno.EEXIST: "a file stands where a folder is needed; move it or choose another run.out_dir",
     errno.EISDIR: "a folder stands where a file is needed; move it",
-    errno.EIO: "the device reported an input/output error; check the disk",
 }
 
 

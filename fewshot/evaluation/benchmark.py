@@ -8,6 +8,7 @@ evaluated for every (way, shot) with the same seeded episodes for every run, so 
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -16,15 +17,17 @@ import torch
 
 from episodes import EpisodeSampler
 
+from ..atomic import atomic_write_text
 from ..data.features import load_features
+from ..data.paths import resolve_data_dir
 from ..data.registry import DATASETS, accepts, default_test_split, load_split
 from ..learners import create_learner
 from ..runs.checkpoint import load_learner, resolve_checkpoint
 from ..runs.inputs import Normalizer
 from .evaluate import embed_split, evaluate
-from .run_eval import merge_results
+from .run_eval import episode_csv_name, merge_results, writable_results_dir, write_episode_csv
 
-COLUMNS = ["run", "model", "learner", "backbone", "trained_on", "dataset", "split", "n_way",
+COLUMNS = ["run", "model", "learner", "backbone", "trained_on", "label", "dataset", "split", "n_way",
            "k_shot", "n_query", "episodes", "accuracy", "ci95", "seconds"]
 
 
@@ -45,17 +48,20 @@ def _quiet(name: str, progress: bool) -> Dict[str, Any]:
 
 
 def _load_target(t: Target, cfg, in_channels: int, progress: bool):
+    """(split data, table label, setting): the setting holds what defines the data of a row
+    (real data set name, absolute root, loader options, split, image size)."""
     if t.name == "own":
-        split = t.split or cfg.data.test_split
-        data = load_split(cfg.data.name, split, root=cfg.data.root, image_size=cfg.data.image_size,
-                          seed=cfg.data.seed, **{**_quiet(cfg.data.name, progress), **cfg.data.options,
-                                                 **t.options})
-        return data, t.label or f"{cfg.data.name}/{split}"
-    split = t.split or default_test_split(t.name)
-    options = {"channels": in_channels, **_quiet(t.name, progress), **t.options}
-    data = load_split(t.name, split, root=t.root, image_size=cfg.data.image_size, seed=cfg.data.seed,
-                      **options)
-    return data, t.label or f"{t.name}/{split}"
+        name, split, root = cfg.data.name, t.split or cfg.data.test_split, cfg.data.root
+        options = {**cfg.data.options, **t.options}
+    else:
+        name, split, root = t.name, t.split or default_test_split(t.name), t.root
+        options = {"channels": in_channels, **t.options}
+    data = load_split(name, split, root=root, image_size=cfg.data.image_size, seed=cfg.data.seed,
+                      **{**_quiet(name, progress), **options})
+    setting = {"dataset": name, "data_root": str(resolve_data_dir(root)), "split": split,
+               "data_options": {k: v for k, v in sorted(options.items()) if k not in ("progress", "workers")},
+               "image_size": cfg.data.image_size}
+    return data, t.label or f"{name}/{split}", setting
 
 
 def evaluate_grid(runs: Sequence[Path], targets: Sequence[Target], ways: Sequence[int],
@@ -78,12 +84,16 @@ def evaluate_grid(runs: Sequence[Path], targets: Sequence[Target], ways: Sequenc
             rows.extend(feature_rows(Path(run), ways, shots, n_query, episodes, seed, progress))
             continue
         ckpt, run_dir = resolve_checkpoint(Path(run))
+        ckpt, run_dir = ckpt.resolve(), run_dir.resolve()
+        if record:
+            writable_results_dir(run_dir, None, fix="make it writable, or evaluate it with `fewshot eval "
+                                 "RUN --out DIR`")  # before any work: a read-only run is refused at once
         run_rows = []
         for fresh in ([False, True] if untrained else [False]):
             learner, cfg, norm = load_learner(ckpt, device, untrained=fresh)
             in_channels = int(norm.mean.numel())
             for t in targets:
-                data, label = _load_target(t, cfg, in_channels, progress)
+                data, label, setting = _load_target(t, cfg, in_channels, progress)
                 use_features = learner.uses_features and cfg.eval.feature_cache
                 feats = embed_split(learner, data.images, norm, progress=progress) if use_features else None
                 for n_way in ways:
@@ -95,14 +105,21 @@ def evaluate_grid(runs: Sequence[Path], targets: Sequence[Target], ways: Sequenc
                         res = evaluate(learner, data, norm, sampler, feature_cache=use_features,
                                        features=feats, progress=progress)
                         s = res.summary()
-                        run_rows.append({
-                            "run": run_dir.name, "model": "untrained" if fresh else ckpt.stem,
+                        model = "untrained" if fresh else ckpt.stem
+                        row = {
+                            "source": "benchmark", "run": run_dir.name, "model": model, "checkpoint": str(ckpt),
                             "learner": cfg.model.learner, "backbone": cfg.model.backbone,
-                            "trained_on": cfg.data.name, "dataset": label, "split": data.name,
+                            "trained_on": cfg.data.name, **setting, "label": label,
                             "n_way": n_way, "k_shot": k, "n_query": n_query, "episodes": episodes,
-                            "accuracy": s["accuracy"], "ci95": s["ci95"], "seconds": round(res.seconds, 2)})
+                            "seed": seed, "method": "inductive", "accuracy": s["accuracy"], "ci95": s["ci95"],
+                            "seconds": round(res.seconds, 2)}
+                        if record:
+                            tag = f"{label}_{n_way}w{k}s_{model}_seed{seed}_benchmark".replace("/", "-")
+                            row["episodes_csv"] = episode_csv_name(tag, row)
+                            write_episode_csv(res, run_dir / row["episodes_csv"])
+                        run_rows.append(row)
         if record and run_rows:
-            merge_results(run_dir, [{**r, "dataset": r["dataset"], "method": "inductive"} for r in run_rows])
+            merge_results(run_dir, run_rows)
         rows.extend(run_rows)
     return rows
 
@@ -130,12 +147,11 @@ def feature_rows(path: Path, ways: Sequence[int], shots: Sequence[int], n_query:
 
 
 def write_csv(rows: List[Dict[str, Any]], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-    return path
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return atomic_write_text(path, buf.getvalue())
 
 
 def markdown_table(rows: List[Dict[str, Any]]) -> str:
@@ -146,7 +162,7 @@ def markdown_table(rows: List[Dict[str, Any]]) -> str:
     keys: List[tuple] = []
     cells: Dict[tuple, Dict[tuple, str]] = {}
     for r in rows:
-        key = (r["run"], r["learner"], r["model"], r["trained_on"], r["dataset"]) + \
+        key = (r["run"], r["learner"], r["model"], r["trained_on"], r.get("label") or r["dataset"]) + \
             ((str(r["episodes"]),) if vary else ())
         if key not in cells:
             keys.append(key)
@@ -170,5 +186,5 @@ def write_tables(rows: List[Dict[str, Any]], out_dir: Path, command: str = "") -
             f"{', '.join(map(str, queries))} queries per class.\n")
     md = (f"Command: `{command}`\n\n" if command else "") + note + "\n" + markdown_table(rows)
     md_path = out_dir / "table.md"
-    md_path.write_text(md)
+    atomic_write_text(md_path, md)
     return {"csv": csv_path, "md": md_path}

@@ -180,15 +180,16 @@ def check_weights_finite(learner, ckpt: Path) -> None:
                                   "episode-*.pt) or retrain with a lower train.lr")
 
 
-def writable_results_dir(run_dir: Path, out_dir: Optional[Path]) -> Path:
-    """Where results go: ``out_dir`` if given, else the run folder; checked before any work."""
+def writable_results_dir(run_dir: Path, out_dir: Optional[Path], fix: Optional[str] = None) -> Path:
+    """Where results go: ``out_dir`` if given, else the run folder; checked before any work
+    (``fix``: what to tell the user instead of ``--out DIR``)."""
     folder = Path(out_dir) if out_dir is not None else Path(run_dir)
     try:
         return check_writable(folder)
     except OSError as err:
         where = (f"the run folder {str(run_dir)!r}" if out_dir is None else f"--out {str(out_dir)!r}")
-        fix = ("give --out DIR to write results.json and eval/ elsewhere" if out_dir is None
-               else "choose a folder you can write to")
+        fix = fix or ("give --out DIR to write results.json and eval/ elsewhere" if out_dir is None
+                      else "choose a folder you can write to")
         raise ValueError(f"cannot write results into {where}: {err.strerror or err} ({err.filename}); "
                          f"{fix}") from None
 

@@ -91,7 +91,12 @@ def test_benchmark_tables(run_dir, tmp_path, w):
 
     assert len(rows) == 16
     assert {r["model"] for r in rows} == {"untrained", resolve_checkpoint(run_dir)[0].stem}
-    assert {r["dataset"] for r in rows} == {"xd_grey/te", "imagefolder/all"}
+    assert {r["label"] for r in rows} == {"xd_grey/te", "imagefolder/all"}
+    assert {r["dataset"] for r in rows} == {"xd_grey", "imagefolder"}  # the real names, as eval writes them
+    recorded = [r for r in json.loads((run_dir / "results.json").read_text()) if r.get("source") == "benchmark"]
+    assert len(recorded) == 16 and {r["dataset"] for r in recorded} == {"xd_grey", "imagefolder"}
+    assert all((run_dir / r["episodes_csv"]).is_file() for r in recorded)  # per-episode CSVs, like eval
+    assert len({r["episodes_csv"] for r in recorded}) == 16
     assert all(0 <= float(r["accuracy"]) <= 100 for r in rows)
     md = (tmp_path / "bench" / "table.md").read_text()
     assert md.startswith(f"Command: `fewshot benchmark {run_dir} --grid {grid} --untrained")
