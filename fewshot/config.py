@@ -215,6 +215,12 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise ConfigError(f"config key {key!r}: unsupported type {tp}")  # pragma: no cover
 
 
+def coerce_value(value: Any, tp: Any, key: str) -> Any:
+    """``value`` checked against type hint ``tp`` (safe, lossless conversions only); a
+    ConfigError naming ``key`` otherwise. For option dicts typed elsewhere (learner options)."""
+    return _coerce(value, tp, key)
+
+
 def _deep_merge(base: Dict[str, Any], new: Dict[str, Any]) -> Dict[str, Any]:
     out = dict(base)
     for k, v in new.items():
