@@ -247,6 +247,39 @@ def _apply(obj: Any, mapping: Dict[str, Any], prefix: str = "") -> None:
             setattr(obj, name, _coerce(value, tp, key))
 
 
+#: Bounds on what a config may hold: values after YAML aliases are expanded, nesting depth, and
+#: the largest integer (beyond it numpy and torch overflow).
+MAX_VALUES, MAX_DEPTH, MAX_INT = 100_000, 32, 2 ** 31 - 1
+
+
+def check_yaml_value(data: Any, source: str) -> Any:
+    """Refuse a YAML value that expands beyond :data:`MAX_VALUES` values (an alias bomb: a few
+    hundred bytes of ``&a [*b, *b, ...]`` expand to gigabytes once copied) or nests deeper than
+    :data:`MAX_DEPTH`; counts every reference, so shared (aliased) nodes count each time."""
+    count, stack = 0, [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise ConfigError(f"{source} expands to more than {MAX_VALUES} values (YAML aliases repeating "
+                              "each other?); write the values out, or shorten them")
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{source} nests deeper than {MAX_DEPTH} levels; a config is a few levels deep")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend((v, depth + 1) for v in node)
+    return data
+
+
+def safe_load_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load`` whose nesting and expansion are bounded (:func:`check_yaml_value`)."""
+    try:
+        return check_yaml_value(yaml.safe_load(text), source)
+    except RecursionError:
+        raise ConfigError(f"{source} nests too deeply to read; a config is a few levels deep") from None
+
+
 def parse_override(text: str) -> Dict[str, Any]:
     """``"train.n_way=20"`` -> ``{"train": {"n_way": 20}}`` (value parsed as YAML)."""
     if "=" not in text:
@@ -256,7 +289,7 @@ def parse_override(text: str) -> Dict[str, Any]:
     if not key:
         raise ConfigError(f"override {text!r} has an empty key")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = safe_load_yaml(raw, f"override {key!r}") if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     out: Dict[str, Any] = {}
@@ -364,6 +397,12 @@ def validate(cfg: Config) -> Config:
                    "data.seed": cfg.data.seed}.items():
         if v < 0:
             raise ConfigError(f"config key {key!r} must be >= 0, got {v}")
+    for key, v in _int_values(cfg):
+        if abs(v) > MAX_INT:
+            raise ConfigError(f"config key {key!r} is {v}, beyond any usable size (at most {MAX_INT})")
+    if cfg.model.width > 4096 or cfg.data.image_size > 4096:
+        raise ConfigError(f"model.width ({cfg.model.width}) and data.image_size ({cfg.data.image_size}) must be "
+                          "at most 4096 (a larger network or image does not fit in memory)")
     if t.n_way < 2 or e.n_way < 2:
         raise ConfigError("train.n_way and eval.n_way must be >= 2 (a 1-way task has nothing to classify)")
     if not t.lr > 0:
@@ -380,6 +419,16 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
+def _int_values(cfg: Config):
+    """(dotted key, value) of every integer setting, list items included."""
+    for section in dataclasses.fields(cfg):
+        for f in dataclasses.fields(getattr(cfg, section.name)):
+            value = getattr(getattr(cfg, section.name), f.name)
+            for v in value if isinstance(value, list) else [value]:
+                if isinstance(v, int) and not isinstance(v, bool):
+                    yield f"{section.name}.{f.name}", v
+
+
 def load_config(path: Optional[Union[str, Path]] = None, overrides: Optional[List[str]] = None) -> Config:
     """Defaults <- YAML file <- dotted overrides, validated.
 
@@ -393,7 +442,7 @@ def load_config(path: Optional[Union[str, Path]] = None, overrides: Optional[Lis
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist; see configs/ for examples")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = safe_load_yaml(path.read_text(), f"config file {str(path)!r}") or {}
         except yaml.YAMLError as err:
             raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from None
         if not isinstance(data, dict):

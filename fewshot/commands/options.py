@@ -6,6 +6,8 @@ from typing import Any, Dict, Iterable, Optional
 
 import yaml
 
+from ..config import safe_load_yaml
+
 
 def parse_key_values(pairs: Optional[Iterable[str]], flag: str = "--option",
                      example: str = "steps=100") -> Dict[str, Any]:
@@ -19,7 +21,7 @@ def parse_key_values(pairs: Optional[Iterable[str]], flag: str = "--option",
         if not sep or not key.strip():
             raise ValueError(f"{flag} {text!r} must look like KEY=VALUE, e.g. {flag} {example}")
         try:
-            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+            out[key.strip()] = safe_load_yaml(raw, f"{flag} {key.strip()}") if raw.strip() else ""
         except yaml.YAMLError:
             out[key.strip()] = raw
     return out

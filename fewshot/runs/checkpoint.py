@@ -11,12 +11,13 @@ or the new complete file. A killed write can leave its temporary file behind;
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any, Dict, Tuple, Union
 
 import torch
 
-from ..atomic import atomic_write, atomic_write_text, copy_file, remove_stale_temporaries
+from ..atomic import atomic_write, atomic_write_text, copy_file, remove_stale_temporaries  # noqa: F401 (re-exported)
 from ..config import Config, config_from_dict
 from ..registry import import_plugins
 from .build import build_learner
@@ -33,7 +34,18 @@ class CheckpointError(RuntimeError):
 
 def save_checkpoint(state: Dict[str, Any], path: Union[str, Path]) -> Path:
     """Write ``state`` atomically: a kill at any moment leaves the old file or the new one."""
-    return atomic_write(path, lambda f: torch.save(state, f))
+    def write(f) -> None:
+        try:
+            torch.save(state, f)
+        except RuntimeError as err:  # torch's zip writer wraps the failed write of the file
+            if isinstance(err.__context__, OSError):
+                raise err.__context__ from None  # e.g. ENOSPC; atomic_write names the file
+            if "unexpected pos" in str(err) or "failed writing" in str(err):
+                raise OSError(errno.ENOSPC, "No space left on device (the checkpoint writer stopped "
+                                            "midway)") from None
+            raise
+
+    return atomic_write(path, write)
 
 
 def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.device] = "cpu") -> Dict[str, Any]:
