@@ -111,7 +111,8 @@ def evaluate_grid(runs: Sequence[Path], targets: Sequence[Target], ways: Sequenc
                             "learner": cfg.model.learner, "backbone": cfg.model.backbone,
                             "trained_on": cfg.data.name, **setting, "label": label,
                             "n_way": n_way, "k_shot": k, "n_query": n_query, "episodes": episodes,
-                            "seed": seed, "method": "inductive", "accuracy": s["accuracy"], "ci95": s["ci95"],
+                            "seed": seed, "seeds": None, "episode_keys": None, "method": "inductive",
+                            "method_options": None, "accuracy": s["accuracy"], "ci95": s["ci95"],
                             "seconds": round(res.seconds, 2)}
                         if record:
                             tag = f"{label}_{n_way}w{k}s_{model}_seed{seed}_benchmark".replace("/", "-")

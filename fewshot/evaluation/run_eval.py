@@ -173,8 +173,8 @@ def seed_summary(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
 def check_weights_finite(learner, ckpt: Path) -> None:
     """A checkpoint whose weights hold NaN or infinity cannot give a meaningful evaluation."""
-    for name, p in learner.named_parameters():
-        if not bool(torch.isfinite(p).all()):
+    for name, p in [*learner.named_parameters(), *learner.named_buffers()]:  # BatchNorm statistics too
+        if p.is_floating_point() and not bool(torch.isfinite(p).all()):
             raise CheckpointError(f"checkpoint {str(ckpt)!r} holds NaN or infinite weights ({name!r}); its "
                                   "evaluation would be chance. Evaluate another checkpoint (best.pt, an "
                                   "episode-*.pt) or retrain with a lower train.lr")
@@ -279,7 +279,7 @@ def evaluate_run(target: Path, split: Optional[str] = None, n_way: Optional[int]
                "data_options": {k: v for k, v in sorted(data_cfg.options.items()) if k not in _LOADING_OPTIONS},
                "image_size": data_cfg.image_size,
                "episode_keys": {k: getattr(section, k) for k in EPISODE_KEYS},
-               "method_options": None if transductive is None else _method_options(transductive)}
+               "method_options": None if transductive is None else _method_options(transductive), "seeds": None}
     results, rows = [], []
     for k in shots:
         for s in seeds:
