@@ -51,7 +51,12 @@ def atomic_write(path: Union[str, Path], write: Callable[[Any], None]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    except OSError as err:  # read-only folder, no permission: name the file that was to be written
+        if err.errno is not None and err.filename is None:
+            raise OSError(err.errno, os.strerror(err.errno), str(path)) from err
+        raise
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         with os.fdopen(fd, "wb") as f:

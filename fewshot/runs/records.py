@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import numbers
+import os
 import platform
 import subprocess
 import time
@@ -65,13 +66,23 @@ class MetricsLog:
     def write(self, kind: str, episode: int, **values: Any) -> None:
         row = {"kind": kind, "episode": int(episode), **values}
         # One write call per row: a kill leaves at most one torn last line (the reader skips it).
-        self._file.write((json.dumps(row) + "\n").encode())
-        self._file.flush()
+        try:
+            self._file.write((json.dumps(row) + "\n").encode())
+            self._file.flush()
+        except OSError as err:  # e.g. a full disk: say which file (the rows before it are kept)
+            self._failed = True
+            if err.filename is None and err.errno is not None:
+                raise OSError(err.errno, os.strerror(err.errno), str(self.path)) from None
+            raise
         if self.mirror is not None:
             self.mirror.write(kind, episode, values)
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError:
+            if not getattr(self, "_failed", False):
+                raise  # after a failed write, closing fails the same way: the first error is the one to see
         if self.mirror is not None:
             self.mirror.close()
 
