@@ -34,7 +34,15 @@ from ..evaluation.sharded import evaluate_sharded
 from ..learners.base import eval_mode
 from ..runs import ranks
 from ..runs.build import build_learner, used_plugins
-from ..runs.checkpoint import FORMAT, CheckpointError, check_compatible, describe, load_checkpoint, save_checkpoint
+from ..runs.checkpoint import (
+    FORMAT,
+    CheckpointError,
+    check_compatible,
+    check_state,
+    describe,
+    load_checkpoint,
+    save_checkpoint,
+)
 from ..runs.episodes import build_sampler, episode_task
 from ..runs.inputs import Normalizer, channels_of, gather, pixel_stats
 from ..runs.records import MetricsLog, NullLog, open_tensorboard, record_run
@@ -193,6 +201,7 @@ def resume_state(ckpt_dir: Path, cfg: Config, learner, opt, sched, sampler) -> O
     if not path.is_file():
         return None
     state = load_checkpoint(path, map_location=cfg.train.device)
+    check_state(state, path, resume=True)  # before anything is written (metrics.jsonl, run.json)
     check_compatible(state, cfg, path)
     # every key must match but those of RESUME_MAY_CHANGE (fewshot/engine/resume.py), which are applied
     changes = resume_changes(state["config"], cfg.to_dict(), path, state["episode"])

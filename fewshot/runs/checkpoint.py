@@ -12,6 +12,7 @@ or the new complete file. A killed write can leave its temporary file behind;
 from __future__ import annotations
 
 import errno
+import re
 from pathlib import Path
 from typing import Any, Dict, Tuple, Union
 
@@ -56,18 +57,44 @@ def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.devic
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # pickle errors, truncated files, foreign objects
-        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
-        if "weights_only" in str(err) or "Unsupported global" in str(err):
+        text = str(err)
+        found = re.search(r"WeightsUnpickler error: ([^\n]*)", text)  # the reason, without torch's hints
+        msg = found.group(1).strip() if found else (text.splitlines()[0] if text.strip() else "")
+        msg = f"{type(err).__name__}: {msg}" if msg else type(err).__name__
+        if "Unsupported global" in text:  # it names a Python callable to run: not a fewshot checkpoint
             raise CheckpointError(
                 f"refusing to load {str(path)!r}: it contains pickled Python objects, which could run "
                 f"arbitrary code. fewshot checkpoints hold only tensors and plain values ({msg})"
             ) from None
-        raise CheckpointError(f"cannot read checkpoint {str(path)!r}: {msg}. Is it complete "
-                              "and written by fewshot?") from None
+        raise CheckpointError(f"cannot read checkpoint {str(path)!r}: it is truncated or corrupt ({msg}). "
+                              "Use another checkpoint of the run (best.pt, last.pt, episode-*.pt)") from None
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise CheckpointError(f"{str(path)!r} is not a fewshot checkpoint (expected keys "
                               "'model' and 'config')")
+    check_state(state, path)
     return state
+
+
+#: What every checkpoint holds (key -> type), and what resuming needs besides.
+STATE_TYPES = {"model": dict, "config": dict, "norm": dict, "in_channels": int}
+RESUME_TYPES = {"episode": int, "optimizer": dict, "scheduler": dict, "sampler": dict, "rng": dict,
+                "grads": dict, "window": dict, "metrics_offset": int}
+
+
+def check_state(state: Dict[str, Any], path: Union[str, Path], resume: bool = False) -> None:
+    """Refuse a checkpoint whose entries are missing or of the wrong kind (edited by hand,
+    written by another tool) before anything uses it, naming the entry."""
+    wanted = {**STATE_TYPES, **(RESUME_TYPES if resume else {})}
+    for key, kind in wanted.items():
+        if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
+            got = "missing" if key not in state else f"a {type(state[key]).__name__}"
+            raise CheckpointError(f"{str(path)!r} is not a complete fewshot checkpoint: its {key!r} entry is "
+                                  f"{got}, expected a {kind.__name__}" + (" (a checkpoint to resume from holds "
+                                  "the optimiser, scheduler, sampler and RNG states)" if resume else ""))
+    norm = state["norm"]
+    if not all(isinstance(norm.get(k), list) and norm[k] for k in ("mean", "std")):
+        raise CheckpointError(f"{str(path)!r} is not a complete fewshot checkpoint: its 'norm' entry needs "
+                              "lists 'mean' and 'std'")
 
 
 def describe(state: Dict[str, Any]) -> str:

@@ -236,3 +236,41 @@ def test_two_concurrent_writers(tmp_path):
     assert episodes == sorted(set(episodes))  # one writer's rows only, never interleaved
     assert not (run / "results.json").exists()
     assert not is_locked(run) and os.path.exists(run / ".fewshot.lock")  # released when the writer ended
+
+
+# ---------------------------------------------------------------- damaged checkpoints
+@pytest.fixture
+def small_run(tmp_path):
+    assert main(train_argv(tmp_path, "train.episodes=10")) == 0
+    return tmp_path / "runs" / "f"
+
+
+def test_a_corrupt_checkpoint_is_called_corrupt_not_dangerous(small_run, capsys):
+    last = small_run / "checkpoints" / "last.pt"
+    data = bytearray(last.read_bytes())
+    for i in range(2000, min(len(data), 40000), 7):
+        data[i] ^= 0xFF
+    last.write_bytes(bytes(data))
+    err = error_of(capsys, ["eval", str(last), "--quiet"])
+    assert "truncated or corrupt" in err and str(last) in err
+    assert "arbitrary code" not in err and "weights_only" not in err  # no hint to load it unsafely
+
+
+@pytest.mark.parametrize("damage, needle", [
+    (lambda s: s.update(model=list(s["model"].values())), "'model' entry is a list"),
+    (lambda s: s.pop("norm"), "'norm' entry is missing"),
+    (lambda s: s.pop("rng"), "'rng' entry is missing"),
+])
+def test_incomplete_checkpoints_are_refused_before_anything_is_written(small_run, capsys, damage, needle):
+    import torch
+
+    path = small_run / "checkpoints" / "last.pt"
+    state = torch.load(path, weights_only=True)
+    damage(state)
+    torch.save(state, path)
+    before = snapshot(small_run)
+    err = error_of(capsys, ["train", "--resume", str(small_run), "train.episodes=20", "--no-eval"])
+    assert needle in err and str(path) in err
+    after = snapshot(small_run)
+    for name in ("metrics.jsonl", "run.json", "config.yaml"):
+        assert after[name] == before[name]  # metrics.jsonl and run.json are not rewritten first
