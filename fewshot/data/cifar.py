@@ -34,6 +34,9 @@ def collect_pickle(path: Path) -> Collected:
         raise ValueError(f"{str(path)!r} should be a dict with keys 'data' and 'labels', "
                          f"got {sorted(d) if isinstance(d, dict) else type(d).__name__}")
     data = np.asarray(d["data"])
+    if data.ndim not in (3, 4) or not np.issubdtype(data.dtype, np.number):
+        raise ValueError(f"{str(path)!r}: 'data' should hold images (N, H, W) or (N, H, W, 3) of numbers, got "
+                         f"shape {data.shape} and dtype {data.dtype}")
     ids, labels = np.unique(np.asarray(d["labels"]).astype(np.int64), return_inverse=True)
     if len(data) != len(labels):
         raise ValueError(f"{path.name}: {len(data)} images but {len(labels)} labels")

@@ -45,7 +45,42 @@ def open_image(src: Union[str, Path, bytes], size_hint: int = 0) -> Image.Image:
     return img
 
 
+def as_uint8(arr: np.ndarray) -> np.ndarray:
+    """Pixels of any numeric dtype as uint8, scaled, never wrapped around or cast to black.
+
+    Floats in [0, 1] are scaled by 255, floats in [0, 255] rounded; uint16 / larger integers are
+    scaled from their range (0-65535) when they exceed 255; booleans become 0 / 255.
+
+    Raises:
+        ValueError: NaN or infinite pixels, negative values, or floats above 255 (what they
+            mean cannot be guessed).
+    """
+    arr = np.asarray(arr)
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8) * 255
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"pixels of dtype {arr.dtype} are not numbers")
+    if arr.size == 0:
+        return arr.astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+        raise ValueError("image has NaN or infinite pixels")
+    low, high = float(arr.min()), float(arr.max())
+    if low < 0:
+        raise ValueError(f"image has negative pixels (min {low:g}); expected 0-255 or 0-1")
+    if np.issubdtype(arr.dtype, np.floating):
+        if high > 255:
+            raise ValueError(f"float pixels up to {high:g}: expected 0-1 or 0-255")
+        scale = 255.0 if high <= 1.0 else 1.0
+    else:
+        scale = 1.0 if high <= 255 else 255.0 / 65535.0 if high <= 65535 else 255.0 / high
+    return np.clip(np.rint(arr.astype(np.float64) * scale), 0, 255).astype(np.uint8)
+
+
 def _to_mode(img: Image.Image, channels: int) -> Image.Image:
+    if img.mode == "F":  # float TIFF: 0-1 or 0-255, scaled (PIL's convert would clip to black)
+        img = Image.fromarray(as_uint8(np.asarray(img)), "L")
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16-bit grey (some X-ray PNGs): scale to 8 bits instead of letting PIL clip at 255.
         arr = np.asarray(img, dtype=np.float64)
@@ -59,7 +94,8 @@ def to_array(img: Union[Image.Image, np.ndarray], size: int, channels: int, crop
     """One image -> uint8 array (size, size) for ``channels == 1`` or (size, size, 3).
 
     Args:
-        img: a PIL image, or a uint8 array (H, W) or (H, W, C) with C in 1, 3, 4 in RGB order.
+        img: a PIL image, or an array (H, W) or (H, W, C) with C in 1, 3, 4 in RGB order (uint8;
+            other dtypes are scaled by :func:`as_uint8`).
         size: output side length in pixels.
         channels: 1 (grey, ITU-R 601 luma as PIL computes it) or 3 (RGB; grey is replicated).
         crop: one of :data:`CROPS`.
@@ -75,7 +111,7 @@ def to_array(img: Union[Image.Image, np.ndarray], size: int, channels: int, crop
         if arr.dtype == np.uint8 and arr.shape == want and crop == "none":
             return arr  # already the cached shape: no round trip through PIL
         mode = "L" if arr.ndim == 2 else ("RGBA" if arr.shape[-1] == 4 else "RGB")
-        img = Image.fromarray(np.ascontiguousarray(arr, dtype=np.uint8), mode)
+        img = Image.fromarray(np.ascontiguousarray(as_uint8(arr)), mode)
     img = _to_mode(img, channels)
     filt = RESAMPLE[resample]
     if crop == "center":

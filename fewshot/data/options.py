@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import difflib
 import os
+import typing
 from dataclasses import dataclass, fields
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 from .images import CROPS, RESAMPLE
 
@@ -42,6 +43,23 @@ class LoadOptions:
         return self.workers if self.workers > 0 else max(1, min(8, os.cpu_count() or 1))
 
 
+_TYPES = typing.get_type_hints(LoadOptions)
+
+
+def _check_type(dataset: str, key: str, value: Any, tp: Any) -> None:
+    """``data.options.KEY`` must have the type :class:`LoadOptions` declares (``workers: abc`` is
+    refused, not passed on)."""
+    allowed = [a for a in typing.get_args(tp) if a is not type(None)] if typing.get_origin(tp) is Union else [tp]
+    if value is None and len(allowed) < len(typing.get_args(tp) or [tp]):
+        return
+    ok = any(isinstance(value, (a, os.PathLike) if a is str else a) and not (a is int and isinstance(value, bool))
+             for a in allowed)
+    if not ok:
+        names = {int: "an integer", str: "a string", bool: "true or false"}
+        want = " or ".join(names.get(a, a.__name__) for a in allowed)
+        raise ValueError(f"data set {dataset!r}: option {key!r} (data.options.{key}) expects {want}, got {value!r}")
+
+
 def parse_options(dataset: str, options: Dict[str, Any],
                   own: Sequence[str] = ()) -> Tuple[LoadOptions, Dict[str, Any]]:
     """Split ``options`` into the shared :class:`LoadOptions` and the loader's ``own`` options.
@@ -58,6 +76,9 @@ def parse_options(dataset: str, options: Dict[str, Any],
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"data set {dataset!r} has no option {unknown[0]!r}.{hint} "
                          f"Valid options: {', '.join(valid)}")
+    for f in fields(LoadOptions):
+        if f.name in options:
+            _check_type(dataset, f.name, options[f.name], _TYPES[f.name])
     opts = LoadOptions(**{k: v for k, v in options.items() if k in shared})
     if opts.channels not in (None, 1, 3):
         raise ValueError(f"option channels must be 1 or 3 (or unset), got {opts.channels!r}")

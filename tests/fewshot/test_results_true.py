@@ -269,3 +269,45 @@ def test_default_run_names_are_unique_within_a_second(tmp_path):
     cfg = load_config(tiny_run.write_config(tmp_path))
     names = {_run_dir(cfg, "tiny.yaml").name for _ in range(50)}
     assert len(names) == 50 and all(n.startswith("tiny-") for n in names)
+
+
+# ---------------------------------------------------------------- data: typed options, pixels of any dtype
+def test_loader_options_are_typed():
+    from fewshot.data.options import parse_options
+
+    with pytest.raises(ValueError, match=r"data.options.workers\) expects an integer, got 'abc'"):
+        parse_options("cifar_fs", {"workers": "abc"})
+    with pytest.raises(ValueError, match="expects true or false"):
+        parse_options("cifar_fs", {"skip_corrupt": "yes"})
+    assert parse_options("cifar_fs", {"workers": 2, "cache_dir": Path("/tmp")})[0].workers == 2
+
+
+def test_float_and_wide_pixels_are_scaled_not_cast():
+    import numpy as np
+
+    from fewshot.data.images import to_array
+
+    grey = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)  # a float TIFF / pickle in [0, 1]
+    out = to_array(grey, 8, 1)
+    assert out.dtype == np.uint8 and out.min() == 0 and out.max() == 255  # not all black
+    np.testing.assert_array_equal(to_array(grey * 255, 8, 1), out)  # floats in [0, 255] kept
+    np.testing.assert_array_equal(to_array((grey * 65535).astype(np.uint16), 8, 1), out)
+    from PIL import Image
+
+    np.testing.assert_array_equal(to_array(Image.fromarray(grey, "F"), 8, 1), out)  # PIL would clip to 0/1
+    for bad, needle in ((grey * 1000, "up to 1000"), (grey - 0.5, "negative"), (grey * np.nan, "NaN")):
+        with pytest.raises(ValueError, match=needle):
+            to_array(bad, 8, 1)
+
+
+def test_a_1d_cifar_pickle_is_refused_by_name(tmp_path):
+    import pickle
+
+    import numpy as np
+
+    from fewshot.data.cifar import collect_pickle
+
+    path = tmp_path / "CIFAR_FS_train.pickle"
+    path.write_bytes(pickle.dumps({"data": np.zeros(12, dtype=np.uint8), "labels": list(range(12))}))
+    with pytest.raises(ValueError, match=r"CIFAR_FS_train.pickle.*should hold images"):
+        collect_pickle(path)
