@@ -24,6 +24,7 @@ from typing import Any, Dict, List
 
 import yaml
 
+from ..config import safe_load_yaml
 from .options import parse_key_values
 
 GRID_KEYS = {"ways", "shots", "n_query", "episodes", "seed", "datasets"}
@@ -55,7 +56,10 @@ def read_grid(path) -> Dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"benchmark grid {str(path)!r} does not exist; see configs/benchmarks/")
-    grid = yaml.safe_load(path.read_text()) or {}
+    try:
+        grid = safe_load_yaml(path.read_text(), f"benchmark grid {str(path)!r}") or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"benchmark grid {str(path)!r} is not valid YAML: {err}") from None
     if not isinstance(grid, dict) or set(grid) - GRID_KEYS:
         raise ValueError(f"{path}: a grid is a mapping with keys {sorted(GRID_KEYS)}, got "
                          f"{sorted(grid) if isinstance(grid, dict) else grid!r}")

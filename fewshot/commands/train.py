@@ -65,6 +65,25 @@ def absolute_data_root(cfg) -> None:
         cfg.data.root = str(Path(cfg.data.root).expanduser().resolve())
 
 
+def check_final_eval(cfg) -> None:
+    """Draw the final evaluation's sampler on the test split once, before training, so settings
+    the split cannot give (more ways than classes, too few images per class) are refused at the
+    start with the config keys to change."""
+    from ..data.registry import load_from_config
+    from ..engine.trainer import episode_error
+    from ..runs.episodes import build_sampler
+
+    split = load_from_config(cfg.data, cfg.data.test_split)
+    e = cfg.eval
+    for k in e.shots if e.episode_kind == "fixed" else [None]:
+        try:
+            build_sampler(e, split, 1, e.seed, k_shot=k, advance_epoch=False, prefix="eval")
+        except ValueError as err:
+            if e.episode_kind != "fixed":
+                raise
+            raise episode_error(err, split, "eval", e.n_way, k, e.n_query) from None
+
+
 def cmd_train(args) -> int:
     if getattr(args, "nproc", 0):
         return _launch(args)
@@ -118,6 +137,8 @@ def _train(args, dist, held: contextlib.ExitStack) -> int:
     training = LEARNERS.info(cfg.model.learner).get("training", "episodic") if cfg.model.learner in LEARNERS \
         else "episodic"  # an unknown learner is refused by train() with the list of names
     trainer = pretrain if training == "batches" else train  # as the learner declared itself
+    if not args.no_eval:
+        check_final_eval(cfg)  # impossible eval settings fail now, not after the training
     result = trainer(cfg, run_dir, resume=bool(args.resume))
     say(f"trained {result.episodes} episodes in {result.seconds:.0f} s"
           + (f"; best validation accuracy {100 * result.best_val:.2f}%" if result.best_val else ""))

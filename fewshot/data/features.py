@@ -67,8 +67,13 @@ def load_features(path, domain: Optional[Any] = None) -> FeatureSplit:
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise ValueError(f"cannot read features file {str(path)!r}: {err}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        if "allow_pickle" in str(err):  # object arrays: numpy's hint would be to load them unsafely
+            raise ValueError(f"features file {str(path)!r} holds Python objects (object arrays); a features "
+                             "file holds numeric arrays only: np.savez(path, features=F, labels=y)") from None
+        reason = str(err) or ("the file is empty" if isinstance(err, EOFError) else type(err).__name__)
+        raise ValueError(f"cannot read features file {str(path)!r}: {reason}. It is truncated or not an .npz "
+                         "written by np.savez") from None
     missing = {"features", "labels"} - set(data)
     if missing:
         raise ValueError(f"{path} lacks {sorted(missing)}; it holds {sorted(data)}")

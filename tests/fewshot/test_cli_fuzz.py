@@ -211,3 +211,76 @@ def test_any_command_line_gives_a_result_or_a_one_paragraph_error(monkeypatch, a
         if argv and argv[0] == "train":
             argv = [*argv, *_safe_suffix(tmp)]
         _check(argv, tmp)
+
+
+# ---------------------------------------------------------------- issue 17: options, YAML shapes, eval flags
+FEWER = settings(SETTINGS, max_examples=15)
+option_values = st.one_of(st.booleans(), st.integers(-3, 5), st.floats(allow_nan=True), st.text(max_size=5),
+                          st.sampled_from(["false", "true", "3", "nan", "1e400", "[1, 2]", "{a: 1}"]))
+
+
+@st.composite
+def learner_options(draw):
+    """Every learner, with its own option names (and a wrong one) given values of any type."""
+    from fewshot.learners import LEARNERS, learner_option_types
+
+    learner = draw(st.sampled_from(sorted(n for n in LEARNERS if n not in ("maml", "fomaml", "anil", "metasgd"))))
+    names = sorted(learner_option_types(learner)) + ["nope"]
+    chosen = draw(st.dictionaries(st.sampled_from(names), option_values, max_size=3))
+    return [f"model.learner={learner}"] + [f"model.options.{k}={_text(v)}" for k, v in chosen.items()]
+
+
+@FEWER
+@given(learner_options())
+def test_any_learner_options_give_a_run_or_a_one_paragraph_error(base, extra):
+    with scratch_dir() as tmp:
+        _check([*base, *extra, *_safe_suffix(tmp)], tmp)
+
+
+@st.composite
+def yaml_shapes(draw):
+    """YAML text with aliases fanning out (bombs or not) and nesting of any depth."""
+    fan, levels = draw(st.integers(1, 12)), draw(st.integers(1, 9))
+    anchors = ["a0: &a0 [x, x]"] + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * fan)}]" for i in range(1, levels)]
+    depth = draw(st.integers(0, 4000))
+    return draw(st.sampled_from(["{" + ", ".join(anchors) + "}", "[" * depth + "]" * depth,
+                                 "{a: " * depth + "1" + "}" * depth]))
+
+
+@FEWER
+@given(yaml_shapes(), st.sampled_from(["model.options", "data.options", "train.episode_options", "eval.shots"]))
+def test_yaml_aliases_and_nesting_give_a_run_or_a_one_paragraph_error(base, text, key):
+    with scratch_dir() as tmp:
+        _check([*base, f"{key}={text}", *_safe_suffix(tmp)], tmp)
+
+
+@pytest.fixture(scope="module")
+def evaluated_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("fuzz_eval")
+    argv = ["train", str(tiny_run.write_config(base)), f"run.out_dir={base}", "run.name=r", "train.episodes=4",
+            "train.val_every=0", "--no-eval"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(argv) == 0
+    return base / "r"
+
+
+flag_values = {
+    "--n-way": st.integers(-2, 7), "--shots": st.lists(st.integers(-1, 12), min_size=1, max_size=3),
+    "--n-query": st.integers(-1, 12), "--episodes": st.integers(-1, 3), "--seed": st.integers(-3, 2 ** 40),
+    "--seeds": st.lists(st.integers(-1, 4), min_size=1, max_size=3), "--split": st.sampled_from(["test", "val", "x"]),
+    "--lambda": st.floats(allow_nan=True, allow_infinity=True), "--chunk": st.integers(-1, 3),
+    "--val-episodes": st.integers(-1, 3),
+}
+
+
+@FEWER
+@given(st.dictionaries(st.sampled_from(sorted(flag_values)), st.none(), max_size=4).flatmap(
+    lambda keys: st.fixed_dictionaries({k: flag_values[k] for k in keys})), st.booleans())
+def test_any_eval_flags_give_a_result_or_a_one_paragraph_error(evaluated_run, flags, transductive):
+    argv = ["eval", str(evaluated_run), "--quiet"]
+    for flag, value in flags.items():
+        argv += [flag, *map(str, value if isinstance(value, list) else [value])]
+    if transductive or "--lambda" in flags:
+        argv += ["--transductive", "laplacianshot"]
+    with scratch_dir() as tmp:
+        _check([*argv, "--out", str(tmp / "out")], tmp)

@@ -274,3 +274,22 @@ def test_incomplete_checkpoints_are_refused_before_anything_is_written(small_run
     after = snapshot(small_run)
     for name in ("metrics.jsonl", "run.json", "config.yaml"):
         assert after[name] == before[name]  # metrics.jsonl and run.json are not rewritten first
+
+
+# ---------------------------------------------------------------- bad inputs found late, or misread
+def test_impossible_eval_settings_fail_before_training(tmp_path, capsys):
+    argv = [a for a in train_argv(tmp_path) if a != "--no-eval"]
+    err = error_of(capsys, [*argv, "eval.n_way=6"])
+    assert "eval.n_way" in err and "tiny/test (5 classes)" in err
+    assert not (tmp_path / "runs" / "f" / "checkpoints").exists()  # refused before any training
+
+
+def test_a_benchmark_grid_that_is_not_yaml_and_an_empty_features_file(tmp_path, capsys):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("ways: [5\nshots: {")
+    err = error_of(capsys, ["benchmark", "missing_run", "--grid", str(grid)])
+    assert str(grid) in err and "not valid YAML" in err
+    empty = tmp_path / "f.npz"
+    empty.write_bytes(b"")
+    err = error_of(capsys, ["benchmark", str(empty), "--out", str(tmp_path / "b")])
+    assert str(empty) in err and "truncated" in err
