@@ -45,7 +45,11 @@ def read_csv(path: Path) -> List[List[str]]:
         rows = list(csv.reader(f))
     if not rows or [c.strip() for c in rows[0]] != ["filename", "label"]:
         raise ValueError(f"{str(path)!r} should start with the header 'filename,label', got {rows[:1]}")
-    return [r for r in rows[1:] if r]
+    body = [r for r in rows[1:] if r]
+    for number, r in enumerate(rows[1:], 2):
+        if r and (len(r) != 2 or not r[0].strip() or not r[1].strip()):
+            raise ValueError(f"{str(path)!r} line {number} should be 'filename,label', got {','.join(r)!r}")
+    return body
 
 
 def _labels(rows: List[List[str]]):

@@ -34,6 +34,9 @@ def build_learner(cfg: Config, in_channels: int):
     kwargs = dict(m.options)
     interpolation = kwargs.pop("interpolation", None)  # a wrapper, not a learner option
     info = LEARNERS.info(m.learner)  # an unknown learner: ValueError listing the learners
+    if interpolation is not None and info.get("training") == "batches":
+        raise ValueError(f"model.options.interpolation mixes the tasks of episodes, but learner {m.learner!r} "
+                         "trains on batches (no episodes); drop the interpolation or use an episodic learner")
     for key in info.get("model_keys", ()):
         kwargs.setdefault(key, getattr(m, key))
     needs = info.get("needs", ())

@@ -71,7 +71,10 @@ def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.devic
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise CheckpointError(f"{str(path)!r} is not a fewshot checkpoint (expected keys "
                               "'model' and 'config')")
-    check_state(state, path)
+    for key in ("model", "config"):
+        if not isinstance(state[key], dict):
+            raise CheckpointError(f"{str(path)!r} is not a complete fewshot checkpoint: its {key!r} entry is "
+                                  f"a {type(state[key]).__name__}, expected a dict")
     return state
 
 
@@ -83,7 +86,8 @@ RESUME_TYPES = {"episode": int, "optimizer": dict, "scheduler": dict, "sampler":
 
 def check_state(state: Dict[str, Any], path: Union[str, Path], resume: bool = False) -> None:
     """Refuse a checkpoint whose entries are missing or of the wrong kind (edited by hand,
-    written by another tool) before anything uses it, naming the entry."""
+    written by another tool) before anything uses it, naming the entry: what rebuilding the
+    learner needs, and with ``resume`` what continuing the run needs."""
     wanted = {**STATE_TYPES, **(RESUME_TYPES if resume else {})}
     for key, kind in wanted.items():
         if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
@@ -144,6 +148,7 @@ def learner_from_state(state: Dict[str, Any], ckpt_path: Union[str, Path], devic
 
     The plug-in modules the run recorded are imported first, so its own backbone, learner or
     data set is found again."""
+    check_state(state, ckpt_path)  # what rebuilding the learner reads, before it is read
     try:
         import_plugins(state.get("plugins") or [], source=f"checkpoint {str(ckpt_path)!r}")
     except ValueError as err:

@@ -293,3 +293,15 @@ def test_a_benchmark_grid_that_is_not_yaml_and_an_empty_features_file(tmp_path, 
     empty.write_bytes(b"")
     err = error_of(capsys, ["benchmark", str(empty), "--out", str(tmp_path / "b")])
     assert str(empty) in err and "truncated" in err
+
+
+def test_a_split_csv_row_with_one_column_and_interpolation_with_pretraining(tmp_path, capsys):
+    from fewshot.data.miniimagenet import read_csv
+
+    path = tmp_path / "train.csv"
+    path.write_text("filename,label\nn01_1.jpg,n01\nn01_2.jpg\n")
+    with pytest.raises(ValueError, match=r"train.csv' line 3 should be 'filename,label', got 'n01_2.jpg'"):
+        read_csv(path)
+    err = error_of(capsys, [*train_argv(tmp_path), "model.learner=pretrain",
+                            "model.options.interpolation={kind: mlti}"])
+    assert "model.options.interpolation" in err and "'pretrain' trains on batches" in err
