@@ -24,6 +24,7 @@ from ..data.registry import DATASETS, accepts, default_test_split, load_split
 from ..learners import create_learner
 from ..runs.checkpoint import load_learner, resolve_checkpoint
 from ..runs.inputs import Normalizer
+from ..runs.lock import run_lock
 from .evaluate import embed_split, evaluate
 from .run_eval import episode_csv_name, merge_results, writable_results_dir, write_episode_csv
 
@@ -88,7 +89,8 @@ def evaluate_grid(runs: Sequence[Path], targets: Sequence[Target], ways: Sequenc
         if record:
             writable_results_dir(run_dir, None, fix="make it writable, or evaluate it with `fewshot eval "
                                  "RUN --out DIR`")  # before any work: a read-only run is refused at once
-        run_rows = []
+        run_rows: List[Dict[str, Any]] = []
+        episode_results = []
         for fresh in ([False, True] if untrained else [False]):
             learner, cfg, norm = load_learner(ckpt, device, untrained=fresh)
             in_channels = int(norm.mean.numel())
@@ -117,10 +119,13 @@ def evaluate_grid(runs: Sequence[Path], targets: Sequence[Target], ways: Sequenc
                         if record:
                             tag = f"{label}_{n_way}w{k}s_{model}_seed{seed}_benchmark".replace("/", "-")
                             row["episodes_csv"] = episode_csv_name(tag, row)
-                            write_episode_csv(res, run_dir / row["episodes_csv"])
+                            episode_results.append((res, run_dir / row["episodes_csv"]))
                         run_rows.append(row)
         if record and run_rows:
-            merge_results(run_dir, run_rows)
+            with run_lock(run_dir, "fewshot benchmark"):  # one writer: not beside a training or an eval
+                for res, path in episode_results:
+                    write_episode_csv(res, path)
+                merge_results(run_dir, run_rows)
         rows.extend(run_rows)
     return rows
 
