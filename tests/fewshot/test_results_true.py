@@ -261,7 +261,7 @@ def test_a_second_writer_is_refused(run, capsys):
         err = _error(capsys, ["train", "--resume", str(run), "--no-eval"])
         assert "is being written by pid" in err and "fewshot train (test)" in err
         assert "being written" in _error(capsys, ["eval", str(run), "--quiet"])
-        bench = ["benchmark", str(run), "--ways", "2", "--shots", "1", "--episodes", "2", "--quiet",
+        bench = ["benchmark", str(run), "--ways", "2", "--shots", "1", "--n-query", "2", "--episodes", "2", "--quiet",
                  "--out", str(run.parent / "bench")]
         assert "being written" in _error(capsys, bench)
         assert not (run / "results.json").exists()
