@@ -134,6 +134,26 @@ def check_writable(folder: Union[str, Path]) -> Path:
     return folder
 
 
+def allocate_file(path: Union[str, Path], offset: int = 0) -> None:
+    """Reserve the disk blocks of a freshly created (sparse) memory-mapped ``.npy`` file, so that
+    a full disk is an OSError (ENOSPC, naming the file) here rather than a SIGBUS at the first
+    write through the map. Where ``posix_fallocate`` is not supported, zeros are written over the
+    data (from ``offset``, past the header) instead."""
+    size = os.path.getsize(path)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        try:
+            os.posix_fallocate(fd, 0, size)
+        except (AttributeError, OSError) as err:
+            if isinstance(err, OSError) and err.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise OSError(err.errno, os.strerror(err.errno), str(path)) from None
+            block = bytes(1 << 20)
+            for start in range(offset, size, len(block)):  # pwrite raises ENOSPC like any write
+                os.pwrite(fd, block[:min(len(block), size - start)], start)
+    finally:
+        os.close(fd)
+
+
 def publish_folder(tmp: Path, folder: Path, is_valid: Callable[[Path], bool]) -> None:
     """Rename the finished ``tmp`` to ``folder``, replacing an old or invalid ``folder``.
 
@@ -154,5 +174,6 @@ def publish_folder(tmp: Path, folder: Path, is_valid: Callable[[Path], bool]) ->
         shutil.rmtree(old, ignore_errors=True)
 
 
-__all__ = ["NO_SPACE", "TMP_SUFFIX", "atomic_write", "atomic_write_bytes", "atomic_write_text", "check_writable",
+__all__ = ["NO_SPACE", "TMP_SUFFIX", "atomic_write", "atomic_write_bytes", "atomic_write_text", "allocate_file",
+           "check_writable",
            "copy_file", "publish_folder", "remove_stale_temporaries"]

@@ -7,7 +7,6 @@ as pickles are of course already in memory while they are read).
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -20,7 +19,7 @@ from typing import Callable, Iterator, List, Tuple
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..atomic import atomic_write_text, publish_folder
+from ..atomic import allocate_file, atomic_write_text, publish_folder
 from .base import ImageSplit
 from .cache import FORMAT, CacheSpec, Collected, cache_root, is_valid, open_cache, report_skipped
 from .errors import CorruptImageError
@@ -70,26 +69,6 @@ def _decoded(found: Collected, spec: CacheSpec, options: LoadOptions
                 yield start + j, img
 
 
-def allocate(path: Path, offset: int) -> None:
-    """Reserve the disk blocks of a freshly created (sparse) memory-mapped ``.npy`` file, so that
-    a full disk is an OSError (ENOSPC, naming the file) here rather than a SIGBUS at the first
-    write through the map. Where ``posix_fallocate`` is not supported, zeros are written over the
-    data (from ``offset``, past the header) instead."""
-    size = os.path.getsize(path)
-    fd = os.open(path, os.O_RDWR)
-    try:
-        try:
-            os.posix_fallocate(fd, 0, size)
-        except (AttributeError, OSError) as err:
-            if isinstance(err, OSError) and err.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
-                raise OSError(err.errno, os.strerror(err.errno), str(path)) from None
-            block = bytes(1 << 20)
-            for start in range(offset, size, len(block)):  # pwrite raises ENOSPC like any write
-                os.pwrite(fd, block[:min(len(block), size - start)], start)
-    finally:
-        os.close(fd)
-
-
 def write_cache(folder: Path, spec: CacheSpec, found: Collected, options: LoadOptions,
                 seconds_listing: float = 0.0) -> Path:
     """Decode every image of ``found`` into a new cache folder for ``spec``.
@@ -112,7 +91,7 @@ def write_cache(folder: Path, spec: CacheSpec, found: Collected, options: LoadOp
     try:
         images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
                                            shape=(n,) + shape)
-        allocate(tmp / "images.npy", images.offset)
+        allocate_file(tmp / "images.npy", images.offset)
         kept: List[int] = []
         skipped: List[str] = []
         bar = tqdm(total=n, desc=f"caching {spec.dataset}/{spec.split}", disable=not options.progress,
@@ -159,7 +138,7 @@ def _shrink(path: Path, count: int, shape: tuple) -> None:
     src = np.load(path, mmap_mode="r")
     out_path = path.with_name("images.kept.npy")
     out = np.lib.format.open_memmap(out_path, mode="w+", dtype=np.uint8, shape=(count,) + shape)
-    allocate(out_path, out.offset)
+    allocate_file(out_path, out.offset)
     for s in range(0, count, 4096):
         out[s:s + 4096] = src[s:min(count, s + 4096)]
     out.flush()

@@ -23,7 +23,6 @@ import tiny_run  # noqa: E402  (registers the "tiny" data set)
 
 import fewshot.atomic as atomic  # noqa: E402
 from fewshot.cli import main  # noqa: E402
-from fewshot.data import cache_write  # noqa: E402
 from fewshot.runs import records  # noqa: E402
 from fewshot.runs.checkpoint import load_checkpoint  # noqa: E402
 from fewshot.runs.lock import is_locked  # noqa: E402
@@ -153,7 +152,7 @@ def test_full_disk_while_building_a_data_cache(tmp_path, capsys, monkeypatch):
     def no_space(fd, offset, length):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(cache_write.os, "posix_fallocate", no_space)
+    monkeypatch.setattr(atomic.os, "posix_fallocate", no_space)
     err = error_of(capsys, train_argv(tmp_path, *tiny_run.image_folder_overrides(root, tmp_path / "cache")))
     assert "no space left" in err and "images.npy" in err
     leftovers = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
@@ -167,9 +166,9 @@ def test_allocation_falls_back_to_writing_zeros_past_the_header(tmp_path, monkey
     def unsupported(fd, offset, length):
         raise OSError(errno.EOPNOTSUPP, "Operation not supported")
 
-    monkeypatch.setattr(cache_write.os, "posix_fallocate", unsupported)
+    monkeypatch.setattr(atomic.os, "posix_fallocate", unsupported)
     a = np.lib.format.open_memmap(tmp_path / "a.npy", mode="w+", dtype=np.uint8, shape=(3, 5))
-    cache_write.allocate(tmp_path / "a.npy", a.offset)
+    atomic.allocate_file(tmp_path / "a.npy", a.offset)
     a[:] = 7
     a.flush()
     assert (np.load(tmp_path / "a.npy") == 7).all()  # the header survived the zeros
@@ -305,3 +304,17 @@ def test_a_split_csv_row_with_one_column_and_interpolation_with_pretraining(tmp_
     err = error_of(capsys, [*train_argv(tmp_path), "model.learner=pretrain",
                             "model.options.interpolation={kind: mlti}"])
     assert "model.options.interpolation" in err and "'pretrain' trains on batches" in err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_glyph_build_workers_die_with_their_parent():
+    code = ("import ctypes, ctypes.util\n"
+            "from fewshot.data.glyphs.build import _die_with_parent\n"
+            "_die_with_parent()\n"
+            "libc = ctypes.CDLL(ctypes.util.find_library('c'))\n"
+            "sig = ctypes.c_int()\n"
+            "libc.prctl(2, ctypes.byref(sig))  # PR_GET_PDEATHSIG\n"
+            "print(sig.value)\n")
+    out = subprocess.run([sys.executable, "-c", code], env=tiny_run.subprocess_env(), capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "15"  # SIGTERM when the building process dies, even by SIGKILL

@@ -10,9 +10,12 @@ end: an interrupted build never leaves a folder that looks valid.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import os
 import shutil
+import signal
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
@@ -21,7 +24,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ...atomic import publish_folder
+from ...atomic import allocate_file, publish_folder
 from ..paths import PathLike, resolve_data_dir
 from . import options as opt
 from .fonts import discover_fonts
@@ -99,6 +102,7 @@ def build_glyphs(root: Optional[PathLike] = None, image_size: int = 28, seed: in
     try:
         images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
                                            shape=(len(classes) * n, size, size))
+        allocate_file(tmp / "images.npy", images.offset)  # a full disk: ENOSPC now, not SIGBUS later
         knob_obj = opt.render_knobs(o)
         jobs = [(c, [fonts[i].path for i in c.fonts], n, size, knob_obj, o["seed"])
                 for c in classes]
@@ -119,6 +123,16 @@ def build_glyphs(root: Optional[PathLike] = None, image_size: int = 28, seed: in
     return folder
 
 
+def _die_with_parent() -> None:
+    """Pool workers get SIGTERM when the building process dies (even by SIGKILL), instead of
+    sleeping forever (Linux ``prctl(PR_SET_PDEATHSIG)``; elsewhere nothing)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _run(jobs, images, n: int, workers: Optional[int], progress: bool) -> None:
     from tqdm.auto import tqdm
 
@@ -132,7 +146,7 @@ def _run(jobs, images, n: int, workers: Optional[int], progress: bool) -> None:
                 images[i * n:(i + 1) * n] = arr
                 bar.update()
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent) as pool:
                 for i, arr in enumerate(pool.map(_render_class, jobs, chunksize=16)):
                     images[i * n:(i + 1) * n] = arr
                     bar.update()
