@@ -95,10 +95,29 @@ def _collect_pickle(path: Path) -> Collected:
     data = load_pickle(path)
     if not isinstance(data, dict) or not {"image_data", "class_dict"} <= set(data):
         raise ValueError(f"{str(path)!r} should be a dict with keys 'image_data' and 'class_dict'")
-    images, class_dict = data["image_data"], data["class_dict"]
-    names = sorted(class_dict)
-    order = np.concatenate([np.asarray(class_dict[n], dtype=np.int64) for n in names])
-    labels = np.repeat(np.arange(len(names)), [len(class_dict[n]) for n in names])
+    images, class_dict = np.asarray(data["image_data"]), data["class_dict"]
+    if images.ndim not in (3, 4) or not np.issubdtype(images.dtype, np.number):
+        raise ValueError(f"{str(path)!r}: 'image_data' should hold images (N, H, W, 3) of numbers, got shape "
+                         f"{images.shape} and dtype {images.dtype}")
+    if not isinstance(class_dict, dict) or not class_dict:
+        raise ValueError(f"{str(path)!r}: 'class_dict' should map class names to lists of image indices")
+    names = sorted(class_dict, key=str)
+    indices = []
+    for n in names:
+        try:
+            idx = np.asarray(class_dict[n])
+        except ValueError:  # ragged nested lists
+            idx = np.asarray([], dtype=object)
+        if idx.ndim != 1 or not len(idx) or not np.issubdtype(idx.dtype, np.integer):
+            raise ValueError(f"{str(path)!r}: class_dict[{n!r}] should be a non-empty list of integer image "
+                             f"indices, got {str(class_dict[n])[:80]}")
+        bad = idx[(idx < 0) | (idx >= len(images))]
+        if len(bad):
+            raise ValueError(f"{str(path)!r}: class_dict[{n!r}] has index {int(bad[0])} outside the "
+                             f"{len(images)} images of 'image_data'")
+        indices.append(idx.astype(np.int64))
+    order = np.concatenate(indices)
+    labels = np.repeat(np.arange(len(names)), [len(i) for i in indices])
 
     def batches():
         for s in range(0, len(order), 1024):

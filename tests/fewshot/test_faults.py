@@ -318,3 +318,22 @@ def test_glyph_build_workers_die_with_their_parent():
     out = subprocess.run([sys.executable, "-c", code], env=tiny_run.subprocess_env(), capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == "15"  # SIGTERM when the building process dies, even by SIGKILL
+
+
+@pytest.mark.parametrize("class_dict, needle", [
+    ({"n01": [0, 1], "n02": [2, 9]}, "index 9 outside the 4 images"),
+    ({"n01": [0, 1], "n02": [[2], [3, 0]]}, "list of integer image indices"),
+    ({"n01": [0, 1], "n02": [-1, 2]}, "index -1 outside"),
+    ({"n01": [0, 1], "n02": ["a", "b"]}, "list of integer image indices"),
+])
+def test_a_miniimagenet_pickle_with_bad_or_ragged_indices(tmp_path, class_dict, needle):
+    import pickle
+
+    import numpy as np
+
+    from fewshot.data.miniimagenet import _collect_pickle
+
+    path = tmp_path / "mini-imagenet-cache-train.pkl"
+    path.write_bytes(pickle.dumps({"image_data": np.zeros((4, 8, 8, 3), np.uint8), "class_dict": class_dict}))
+    with pytest.raises(ValueError, match=needle):
+        _collect_pickle(path)
