@@ -65,6 +65,24 @@ def absolute_data_root(cfg) -> None:
         cfg.data.root = str(Path(cfg.data.root).expanduser().resolve())
 
 
+def check_model_keys(cfg) -> None:
+    """Refuse ``model.distance`` / ``model.learn_scale`` set away from their defaults for a learner
+    that does not take them (its registration's ``model_keys``): they would be recorded and
+    ignored. Checked for new runs only, so existing runs still load."""
+    from ..config import ModelConfig
+    from ..learners import LEARNERS
+
+    if cfg.model.learner not in LEARNERS:
+        return  # refused later with the list of learners
+    used = LEARNERS.info(cfg.model.learner).get("model_keys", ())
+    for key in ("distance", "learn_scale"):
+        if key not in used and getattr(cfg.model, key) != getattr(ModelConfig(), key):
+            takes = sorted(n for n in LEARNERS if key in LEARNERS.info(n).get("model_keys", ()))
+            raise ConfigError(f"learner {cfg.model.learner!r} does not use model.{key} (set to "
+                              f"{getattr(cfg.model, key)!r}); leave it unset, or choose a learner that uses it "
+                              f"({', '.join(takes) or 'none registered'})")
+
+
 def check_final_eval(cfg) -> None:
     """Draw the final evaluation's sampler on the test split once, before training, so settings
     the split cannot give (more ways than classes, too few images per class) are refused at the
@@ -122,6 +140,7 @@ def _train(args, dist, held: contextlib.ExitStack) -> int:
         if args.config is None:
             raise ConfigError("fewshot train needs a CONFIG file (see configs/) or --resume RUN_DIR")
         cfg = load_config(args.config, args.overrides)
+        check_model_keys(cfg)
         absolute_data_root(cfg)
         run_dir = _run_dir(cfg, args.config)
     cfg.train.device = dist.init(cfg.train.device)  # joins torchrun's process group, if any

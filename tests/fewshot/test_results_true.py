@@ -315,3 +315,11 @@ def test_a_1d_cifar_pickle_is_refused_by_name(tmp_path):
     path.write_bytes(pickle.dumps({"data": np.zeros(12, dtype=np.uint8), "labels": list(range(12))}))
     with pytest.raises(ValueError, match=r"CIFAR_FS_train.pickle.*should hold images"):
         collect_pickle(path)
+
+
+def test_model_keys_a_learner_ignores_are_refused(tmp_path, capsys):
+    base = ["train", str(tiny_run.write_config(tmp_path)), f"run.out_dir={tmp_path / 'runs'}", "--no-eval",
+            "train.episodes=2", "model.learner=matchingnet"]
+    err = _error(capsys, [*base, "model.distance=cosine"])
+    assert "does not use model.distance" in err and "protonet" in err
+    assert "does not use model.distance" in _error(capsys, [*base, "model.distance=nonsense"])
