@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
     e.add_argument("--data-root", help="folder of the evaluated data set (default: its loader's)")
     e.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                    help="loader option of the evaluated data set, repeatable (e.g. split_scheme=lake)")
-    e.add_argument("--device", default="cpu")
+    e.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda, cuda:N")
     e.add_argument("--quiet", action="store_true")
     t = e.add_argument_group("transductive inference over the run's features")
     t.add_argument("--transductive", metavar="METHOD",

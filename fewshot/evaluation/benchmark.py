@@ -21,6 +21,7 @@ from ..data.registry import DATASETS, accepts, default_test_split, load_split
 from ..learners import create_learner
 from ..runs.checkpoint import load_learner, resolve_checkpoint
 from ..runs.inputs import Normalizer
+from ..runs.ranks import resolve_device
 from .evaluate import embed_split, evaluate
 from .run_eval import merge_results
 
@@ -72,6 +73,7 @@ def evaluate_grid(runs: Sequence[Path], targets: Sequence[Target], ways: Sequenc
         untrained: also evaluate each architecture with fresh weights (the floor).
         record: also merge the rows into each run's ``results.json``.
     """
+    device = resolve_device(device)
     rows: List[Dict[str, Any]] = []
     for run in runs:
         if Path(run).suffix == ".npz":  # precomputed features: the file is its own data set

@@ -105,6 +105,7 @@ def evaluate_run(target: Path, split: Optional[str] = None, n_way: Optional[int]
         target_data: ``{"name", "root", "options", "split"}`` of another data set (or the run's
             own with another root / options), shaped for the model (see :func:`data_overrides_for`).
     """
+    device = ranks.resolve_device(device)
     ckpt, run_dir = resolve_checkpoint(target)
     state = load_checkpoint(ckpt, map_location=device)  # loaded once
     learner, cfg, norm = learner_from_state(state, ckpt, device, untrained=untrained)
