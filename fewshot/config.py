@@ -103,6 +103,9 @@ class TrainConfig(EpisodeKeys):
     precision: str = "32"  # 32 | bf16 | 16 (autocast; 16 with a GradScaler, CUDA only)
     channels_last: bool = False  # channels-last memory format for model and inputs
     compile: bool = False  # torch.compile the backbone (nn.Module.compile: checkpoint keys unchanged)
+    # The uint8 training split uploaded once to the device and gathered there (no per-episode
+    # host copy): null = when the device is CUDA and the split takes under half its free memory.
+    data_on_device: Optional[bool] = None
     val_every: int = 500  # validate (and keep the best checkpoint) every M episodes; 0 = never
     val_episodes: int = 200
     ckpt_every: int = 500

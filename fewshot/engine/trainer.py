@@ -320,6 +320,27 @@ def validation_sampler(cfg: Config, val_split):
                if cfg.eval.episode_kind == "fixed" else err) from None
 
 
+def resident_images(cfg: Config, images) -> Optional[torch.Tensor]:
+    """The training images as one uint8 tensor on ``train.device`` when ``train.data_on_device``
+    says so (null: on CUDA when they take under half of its free memory), else None (gathered
+    from the host array per episode). Both paths give the same episodes and the same numbers."""
+    t = cfg.train
+    device = torch.device(t.device)
+    wanted = t.data_on_device
+    if wanted is None:
+        wanted = device.type == "cuda" and images.nbytes < 0.5 * torch.cuda.mem_get_info(device)[0]
+    if not wanted:
+        return None
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device)
+
+
+def gather_episode(images, resident: Optional[torch.Tensor], index: np.ndarray) -> torch.Tensor:
+    """uint8 images of ``index``: from the device-resident tensor when there is one."""
+    if resident is None:
+        return gather(images, index)
+    return resident[torch.from_numpy(np.asarray(index)).to(resident.device)]
+
+
 class EpisodeStep:
     """Episodic training's step: one episode (or a whole meta-batch, for learners that combine
     tasks) through ``learner.meta_batch_loss``; an optimiser step every ``train.meta_batch``
@@ -343,6 +364,7 @@ class EpisodeStep:
         self.aug_support = Augment.parse(t.augment_support, "train.augment_support")
         self.aug_query = Augment.parse(t.augment_query, "train.augment_query")
         self.scaler = None  # set by fit for train.precision=16
+        self.resident = resident_images(cfg, train_split.images)
 
     def _augment(self, tasks, position: int):
         """Augmented support and query of each task, seeded by the episode (exact resumes)."""
@@ -359,7 +381,8 @@ class EpisodeStep:
         the ranks, whether the optimiser steps now)."""
         t = self.cfg.train
         for group in meta_batches(self.sampler.iter_episodes(), self.local_batch if self.grouped else 1):
-            x = self.norm(gather(self.split.images, np.concatenate([e.indices for e in group])))
+            x = self.norm(gather_episode(self.split.images, self.resident,
+                                         np.concatenate([e.indices for e in group])))
             if t.channels_last and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             tasks = [episode_task(xe, e.spec) for xe, e in zip(x.split([len(e.indices) for e in group]), group)]

@@ -209,3 +209,11 @@ def test_backbone_options_reach_the_backbone_and_the_device_is_recorded(tmp_path
 
     recorded = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["train"]["device"]
     assert recorded == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_device_resident_images_give_the_same_run(tmp_path):
+    """train.data_on_device uploads the uint8 split once (here the device is the CPU): same run."""
+    host, resident = tmp_path / "host", tmp_path / "resident"
+    train(_config(tmp_path, "train.data_on_device=false"), host)
+    train(_config(tmp_path, "train.data_on_device=true"), resident)
+    assert_same_run(resident, host)
