@@ -217,3 +217,23 @@ def test_device_resident_images_give_the_same_run(tmp_path):
     train(_config(tmp_path, "train.data_on_device=false"), host)
     train(_config(tmp_path, "train.data_on_device=true"), resident)
     assert_same_run(resident, host)
+
+
+def test_channels_last_and_compile_reach_the_model(tmp_path, monkeypatch):
+    compiled = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *a, **k: compiled.append(type(self).__name__))
+    seen = _capture_backbone_inputs(monkeypatch)
+    train(_config(tmp_path, "train.episodes=2", "train.val_every=0", "train.channels_last=true",
+                  "train.compile=true"), tmp_path / "run")
+    assert compiled == ["Conv4"]
+    assert seen and all(x.is_contiguous(memory_format=torch.channels_last) for _, x in seen)
+    weights = [w for k, w in load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["model"].items()
+               if w.dim() == 4 and w.shape[1] > 1]  # convolutions after the first (1 input channel)
+    assert weights  # saved as trained; the live model was channels-last:
+    from fewshot.runs.build import build_learner
+
+    learner = trainer_module.prepare_model(_config(tmp_path, "train.channels_last=true"), build_learner(
+        _config(tmp_path), 1))
+    convs = [m.weight for m in learner.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+                         for w in convs)
