@@ -93,7 +93,7 @@ def write_cache(folder: Path, spec: CacheSpec, found: Collected, options: LoadOp
                                            shape=(n,) + shape)
         kept: List[int] = []
         skipped: List[str] = []
-        bar = tqdm(total=n, desc=f"caching {spec.dataset}/{spec.split}", disable=not options.progress,
+        bar = tqdm(total=n, desc=f"caching {spec.dataset}/{spec.split}", disable=None if options.progress else True,
                    leave=False)
         for i, img in _decoded(found, spec, options):
             bar.update(1)

@@ -15,6 +15,8 @@ weights and the same metrics log rows as a run that was never interrupted.
 from __future__ import annotations
 
 import contextlib
+import logging
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +48,54 @@ from . import distributed as dist
 
 __all__ = ["train", "fit", "EpisodeStep", "TrainResult", "TrainingError", "check_device", "episode_error", "probe",
            "seed_everything"]
+
+
+LOG = logging.getLogger("fewshot.train")
+
+
+class Progress:
+    """A tqdm bar on a terminal; elsewhere (stdout piped to a file, a batch job) one plain
+    ``logging`` line every ``train.log_every`` episodes (episode, loss, accuracy, lr, episodes/s,
+    ETA) and none of tqdm's carriage-return lines. Silent with ``train.progress: false`` and on
+    ranks other than 0; validation lines are always written on rank 0."""
+
+    def __init__(self, total: int, initial: int, desc: str, unit: str, enabled: bool, main: bool):
+        self.total, self.unit, self.main = total, unit, main
+        self.interactive = sys.stderr.isatty()
+        self.bar = tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True,
+                        disable=not (enabled and main and self.interactive))
+        self.lines = enabled and main and not self.interactive
+        self.start, self.first = time.perf_counter(), initial
+
+    def update(self, n: int) -> None:
+        self.bar.update(n)
+
+    def row(self, position: int, row: Dict[str, float], lr: float) -> None:
+        self.bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['acc']:.3f}")
+        if self.lines:
+            rate = (position - self.first) / max(time.perf_counter() - self.start, 1e-9)
+            eta = (self.total - position) / rate if rate > 0 else float("nan")
+            LOG.info("%s %d/%d  loss %.4f  acc %.3f  lr %.3g  %.1f %ss/s  ETA %s", self.unit, position, self.total,
+                     row["loss"], row["acc"], lr, row.get("episodes_per_s", rate), self.unit, _duration(eta))
+
+    def write(self, text: str) -> None:
+        if not self.main:
+            return
+        if self.interactive:
+            self.bar.write(text)
+        else:
+            LOG.info("%s", text)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _duration(seconds: float) -> str:
+    if seconds != seconds or seconds == float("inf"):
+        return "?"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 class TrainingError(RuntimeError):
@@ -448,8 +498,7 @@ def fit(cfg: Config, step, learner, opt, sched, run_dir: Path, ckpt_dir: Path, v
         return {**out, **step.extra_state(), **extra, "since_best": since_best, "stopped": stopped}
 
     start = time.perf_counter()
-    bar = tqdm(total=t.episodes, initial=position, desc=step.name, disable=not (t.progress and main),
-               dynamic_ncols=True)
+    bar = Progress(t.episodes, position, step.name, step.unit, t.progress, main)
     learner.train()
     last = None
     try:
@@ -480,14 +529,13 @@ def fit(cfg: Config, step, learner, opt, sched, run_dir: Path, ckpt_dir: Path, v
             if _crossed(position, n, t.log_every) or final:
                 row = window.flush()
                 log.write("train", position, lr=lr, **row)
-                bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['acc']:.3f}")
+                bar.row(position, row, lr)
             validate = val_split is not None and (_crossed(position, n, t.val_every) or final)
             step.before_checkpoint(position, validate)
             if validate:
                 res = evaluate_sharded(evaluate, learner, val_split, norm, val_sampler)
                 log.write("val", position, val_acc=res.mean, val_ci95=res.ci95)
-                if main:
-                    bar.write(f"{step.unit} {position}: validation {res}")
+                bar.write(f"{step.unit} {position}: validation {res}")
                 if best_val is None or res.mean > best_val:
                     best_val, since_best = res.mean, 0
                     check_weights(learner, position, "the previous best.pt is kept")
@@ -498,9 +546,8 @@ def fit(cfg: Config, step, learner, opt, sched, run_dir: Path, ckpt_dir: Path, v
                     since_best += 1
                 if t.patience and since_best >= t.patience and not final:
                     stopped = True
-                    if main:
-                        bar.write(f"{step.unit} {position}: early stop, no better validation in {since_best} "
-                                  f"validations (train.patience={t.patience}); best {100 * best_val:.2f}%")
+                    bar.write(f"{step.unit} {position}: early stop, no better validation in {since_best} "
+                              f"validations (train.patience={t.patience}); best {100 * best_val:.2f}%")
             if _crossed(position, n, t.ckpt_every) or final or stopped:
                 check_weights(learner, position, f"the last good checkpoint ({step.unit} {saved_at}) is kept")
                 last = checkpoint()
