@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..augment import PRESETS, augment
 from ..config import Config
 from ..learners.base import eval_mode
 from ..learners.simpleshot import HEADS, SimpleShot, make_head
@@ -29,7 +30,6 @@ from ..runs import ranks
 from ..runs.build import build_learner
 from ..runs.inputs import Normalizer, gather
 from . import distributed as dist
-from .batch_augment import AUGMENTS, augment_batch
 from .trainer import (
     TrainResult,
     autocast,
@@ -89,7 +89,7 @@ def check_pretrain_config(cfg: Config) -> None:
     if cfg.model.learner != "pretrain":
         raise ValueError(f"standard pre-training needs model.learner: pretrain, got {cfg.model.learner!r}")
     choices = {"pretrain.head": (p.head, HEADS), "pretrain.optimizer": (p.optimizer, ("sgd", "adam")),
-               "pretrain.augment": (p.augment, AUGMENTS)}
+               "pretrain.augment": (p.augment, tuple(PRESETS))}
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ValueError(f"config key {key!r} must be one of {allowed}, got {value!r}")
@@ -155,7 +155,7 @@ class BatchStep:
                 chunk = index[g::self.n_chunks]  # still sorted
                 x = self.norm(gather(self.split.images, chunk))
                 seed = (t.seed * 1_000_003 + step) * self.n_chunks + g  # one chunk: the single-batch seed
-                x = augment_batch(x, p.augment, torch.Generator().manual_seed(seed))
+                x = augment(x, p.augment, torch.Generator().manual_seed(seed))
                 y = self.labels[torch.as_tensor(chunk, device=t.device)]
                 if t.channels_last and x.dim() == 4:
                     x = x.contiguous(memory_format=torch.channels_last)
