@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 _METHODS = ("nearest-centroid, kmeans, soft-kmeans, laplacian-kmeans, laplacian-kmodes, "
-            "laplacianshot, tim")
+            "laplacianshot, tim, bd-cspn, pt-map")
 
 
 def add_parser(sub) -> None:
@@ -39,8 +39,9 @@ def add_parser(sub) -> None:
                    help="candidates for --tune-lambda (default 0.1 0.3 0.5 0.7 0.8 1.0 1.2 1.5)")
     t.add_argument("--val-episodes", type=int, default=500, help="validation episodes per candidate")
     t.add_argument("--norm", choices=("none", "l2", "center", "cl2n"),
-                   help="feature normalisation (default with --transductive: cl2n = centre by the "
-                        "training split's mean feature, then L2)")
+                   help="feature normalisation (default with --transductive: the one of the method's "
+                        "reference code: l2 for tim, none for pt-map and bd-cspn, otherwise cl2n = "
+                        "centre by the training split's mean feature, then L2)")
     t.add_argument("--shift-query", action="store_true",
                    help="shift queries by mean(support) - mean(query) in every episode")
     t.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
@@ -62,6 +63,7 @@ def _options(pairs) -> dict:
 def transductive_spec(args):
     """The TransductiveSpec the arguments ask for, or None for the inductive path."""
     from ..evaluation.transductive import LAMBDA_GRID, TransductiveSpec
+    from ..transductive import get_method
 
     extras = [flag for flag, given in (("--lambda", args.lam is not None), ("--tune-lambda", args.tune_lambda),
                                        ("--norm", args.norm is not None), ("--shift-query", args.shift_query),
@@ -76,7 +78,8 @@ def transductive_spec(args):
     options = _options(args.option)
     if args.lam is not None:
         options["lam"] = args.lam
-    return TransductiveSpec(method=args.transductive, options=options, norm=args.norm or "cl2n",
+    return TransductiveSpec(method=args.transductive, options=options,
+                            norm=args.norm or get_method(args.transductive).norm,
                             shift=args.shift_query, tune_lambda=args.tune_lambda,
                             lambda_grid=tuple(args.lambda_grid or LAMBDA_GRID),
                             val_episodes=args.val_episodes, chunk=args.chunk)
