@@ -122,3 +122,13 @@ def test_errors_name_the_problem(make_batch):
         run_method("laplacian-kmeans", zs, ys, zq, 3, lam=-1.0)
     with pytest.raises(ValueError, match="disagree"):
         run_method("tim", zs, ys, zq[:, :, :2], 3)
+
+
+def test_methods_live_on_the_project_registry():
+    from fewshot.registry import ALL, Registry, plugin_modules
+
+    assert isinstance(METHODS, Registry) and ALL["transductive method"] is METHODS
+    assert METHODS.info("tim") == {"transductive": True, "has_lambda": False, "norm": "l2"}
+    assert METHODS.info("pt-map")["norm"] == "none"
+    assert METHODS.module_of("pt-map") == "fewshot.transductive.ptmap"
+    assert plugin_modules({"transductive method": ["kmeans"]}) == []
