@@ -47,22 +47,26 @@ def sinkhorn(cost: torch.Tensor, lam: float, tol: float = 1e-6, max_iter: int = 
         (E, Q, K) transport plan.
     """
     n_ep, n_q, n_k = cost.shape
-    p = torch.exp(-lam * cost)
+    # classes on the middle axis: the sums over the few classes are much faster there on CPU
+    p = torch.exp(-lam * cost.transpose(1, 2))  # (E, K, Q)
     p = p / p.flatten(1).sum(1).view(-1, 1, 1)
     col_mass = n_q / n_k
-    u = torch.zeros(n_ep, n_q, dtype=cost.dtype, device=cost.device)
-    active = torch.ones(n_ep, dtype=torch.bool, device=cost.device)
+    out = p.clone()
+    idx = torch.arange(n_ep, device=cost.device)  # episodes still iterating
+    u = torch.zeros(n_ep, 1, n_q, dtype=cost.dtype, device=cost.device)
     for _ in range(max_iter):
-        rows = p.sum(2)
-        moving = (u - rows).abs().amax(1) > tol
-        active = active & moving
-        if not bool(active.any()):
-            break
-        u = torch.where(active.view(-1, 1), rows, u)
-        scaled = p / rows.unsqueeze(2)
-        scaled = scaled * (col_mass / scaled.sum(1, keepdim=True))
-        p = torch.where(active.view(-1, 1, 1), scaled, p)
-    return p
+        rows = p.sum(1, keepdim=True)  # (e, 1, Q) mass of each query
+        moving = (u - rows).abs().flatten(1).amax(1) > tol
+        if not bool(moving.all()):  # finished episodes leave the batch with their plan
+            out[idx[~moving]] = p[~moving]
+            idx, p, rows = idx[moving], p[moving], rows[moving]
+            if idx.numel() == 0:
+                break
+        u = rows
+        p = p / rows
+        p = p * (col_mass / p.sum(2, keepdim=True))
+    out[idx] = p
+    return out.transpose(1, 2)
 
 
 @register_method("pt-map", norm="none")
