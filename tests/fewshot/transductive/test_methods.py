@@ -132,3 +132,17 @@ def test_methods_live_on_the_project_registry():
     assert METHODS.info("pt-map")["norm"] == "none"
     assert METHODS.module_of("pt-map") == "fewshot.transductive.ptmap"
     assert plugin_modules({"transductive method": ["kmeans"]}) == []
+
+
+def test_new_options_reject_bad_values(make_batch):
+    zs, ys, zq, _ = make_batch()
+    with pytest.raises(ValueError, match="unknown LaplacianShot rectify 'bd'"):
+        run_method("laplacianshot", zs, ys, zq, 3, rectify="bd")
+    with pytest.raises(ValueError, match="unknown clustering stop rule"):
+        run_method("laplacian-kmeans", zs, ys, zq, 3, stop="never")
+    with pytest.raises(ValueError, match="non-negative features"):
+        run_method("pt-map", zs, ys, zq, 3)
+    with pytest.raises(ValueError, match="unknown PT-MAP preprocess"):
+        run_method("pt-map", zs.abs(), ys, zq.abs(), 3, preprocess="qr")
+    with pytest.raises(ValueError, match="unknown BD-CSPN classify"):
+        run_method("bd-cspn", zs, ys, zq, 3, classify="both")
