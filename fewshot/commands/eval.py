@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..transductive import METHODS, NORMS
+from ..transductive import METHODS, NORMS, get_method
 from .options import parse_key_values
 
 
@@ -38,8 +38,9 @@ def add_parser(sub) -> None:
                    help="candidates for --tune-lambda (default 0.1 0.3 0.5 0.7 0.8 1.0 1.2 1.5)")
     t.add_argument("--val-episodes", type=int, default=500, help="validation episodes per candidate")
     t.add_argument("--norm", choices=tuple(NORMS),
-                   help="feature normalisation (default with --transductive: cl2n = centre by the "
-                        "training split's mean feature, then L2)")
+                   help="feature normalisation (default with --transductive: the one of the method's "
+                        "reference code: l2 for tim, none for pt-map and bd-cspn, otherwise cl2n = "
+                        "centre by the training split's mean feature, then L2)")
     t.add_argument("--shift-query", action="store_true",
                    help="shift queries by mean(support) - mean(query) in every episode")
     t.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
@@ -65,7 +66,8 @@ def transductive_spec(args):
     options = parse_key_values(args.option, "--option", "steps=100")
     if args.lam is not None:
         options["lam"] = args.lam
-    return TransductiveSpec(method=args.transductive, options=options, norm=args.norm or "cl2n",
+    return TransductiveSpec(method=args.transductive, options=options,
+                            norm=args.norm or get_method(args.transductive).norm,
                             shift=args.shift_query, tune_lambda=args.tune_lambda,
                             lambda_grid=tuple(args.lambda_grid or LAMBDA_GRID),
                             val_episodes=args.val_episodes, chunk=args.chunk)

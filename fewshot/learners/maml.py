@@ -90,7 +90,7 @@ class MAML(Learner):
         n_way: outputs of the head (the largest number of ways an episode may have).
         inner_steps: SGD steps on the support during training (5 on miniImageNet).
         inner_lr: inner step size alpha (0.01 on miniImageNet; the Meta-SGD initial value).
-        eval_inner_steps: steps at evaluation (the reference code uses 10); default inner_steps.
+        eval_inner_steps: steps at evaluation (default 10, as the reference code); None = inner_steps.
         first_order: drop second-order terms (FOMAML).
         bn: ``"transductive"`` or ``"running"``, see above.
     """
@@ -98,7 +98,7 @@ class MAML(Learner):
     uses_features = False
 
     def __init__(self, backbone: nn.Module, feature_dim: int, n_way: int = 5, inner_steps: int = 5,
-                 inner_lr: float = 0.01, eval_inner_steps: Optional[int] = None,
+                 inner_lr: float = 0.01, eval_inner_steps: Optional[int] = 10,
                  first_order: bool = False, bn: str = "transductive"):
         super().__init__(backbone)
         _l2l()  # fail when the learner is chosen, not at the first episode
