@@ -10,6 +10,16 @@
   weight (``inner_lrs``, initialised to ``inner_lr``), meta-trained with the weights.
 
 Meta-batch: the trainer averages ``train.meta_batch`` episode losses per optimiser step.
+
+Engines (``engine``, i.e. ``model.options.engine``): ``"learn2learn"`` clones the network and
+adapts one task at a time (learn2learn's ``MAML`` / ``MetaSGD`` wrappers); ``"vectorised"``
+adapts every task of a meta-batch (or every test episode of a chunk) at once with
+``torch.func.vmap`` (:mod:`fewshot.learners.functional_maml`): same meta-gradients, same
+running statistics, same predictions. With the vectorised engine the learner offers
+``meta_batch_loss(tasks, n_way)``, so the trainer hands it a whole meta-batch (episodes of one
+shape); ``adapt_many`` evaluates many episodes at once with either engine. Task interpolation
+(``model.options.interpolation``) adapts through learn2learn, one task at a time, whatever the
+engine (its inner loop runs the task program on a learn2learn clone).
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import functional_maml as fm
 from .base import Learner
 
 BN_MODES = ("transductive", "running")
@@ -90,6 +101,8 @@ class MAML(Learner):
         eval_inner_steps: steps at evaluation (the reference code uses 10); default inner_steps.
         first_order: drop second-order terms (FOMAML).
         bn: ``"transductive"`` or ``"running"``, see above.
+        engine: ``"learn2learn"`` (one task at a time) or ``"vectorised"`` (all tasks at once),
+            see the module docstring.
     """
 
     uses_features = False
@@ -98,10 +111,14 @@ class MAML(Learner):
 
     def __init__(self, backbone: nn.Module, feature_dim: int, n_way: int = 5, inner_steps: int = 5,
                  inner_lr: float = 0.01, eval_inner_steps: Optional[int] = None,
-                 first_order: bool = False, bn: str = "transductive"):
+                 first_order: bool = False, bn: str = "transductive", engine: str = "learn2learn"):
         super().__init__(backbone)
         if bn not in BN_MODES:
             raise ValueError(f"{type(self).__name__} option bn must be one of {BN_MODES}, got {bn!r}")
+        if engine not in fm.ENGINES:
+            raise ValueError(f"{type(self).__name__} option engine (model.options.engine) must be one of "
+                             f"{fm.ENGINES}, got {engine!r}")
+        self.engine = engine
         for name, value in (("feature_dim", feature_dim), ("n_way", n_way), ("inner_steps", inner_steps),
                             ("eval_inner_steps", inner_steps if eval_inner_steps is None else eval_inner_steps)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -134,6 +151,14 @@ class MAML(Learner):
         """What the adapted module receives: images for MAML, features for ANIL."""
         return x
 
+    def _step_sizes(self) -> Dict[str, object]:
+        """Name (in ``_adaptable()``) -> inner step size, for the vectorised engine."""
+        return {k: self.inner_lr for k, _ in self._adaptable().named_parameters()}
+
+    def _inputs_many(self, x: torch.Tensor, recorder) -> tuple:
+        """``_inputs`` for T tasks at once: x (T, n, ...) -> (inputs, BatchNorm passes)."""
+        return x, []
+
     # ------------------------------------------------------------------ inner loop
     def _check_ways(self, n_way: int) -> None:
         if n_way > self.head.out_features:
@@ -155,6 +180,8 @@ class MAML(Learner):
             (adapted learn2learn module, last inner loss detached).
         """
         self._check_ways(n_way)
+        if self.engine == "vectorised":
+            return self._adapt_vectorised(support, support_labels, n_way, steps, second_order)
         learner = self._algorithm().clone()
         loss = torch.zeros(())
         for _ in range(steps):
@@ -169,6 +196,8 @@ class MAML(Learner):
         Support and query go through the network separately, as in the reference code (with
         ``bn="transductive"`` each is normalised with its own statistics).
         """
+        if self.engine == "vectorised":
+            return self._meta_batch_loss_vectorised([(support, support_labels, query, query_labels)], n_way)
         steps = self.inner_steps if self.training else self.eval_inner_steps
         learner, inner = self.adapt(self._inputs(support), support_labels, n_way, steps,
                                     second_order=not self.first_order)
@@ -185,6 +214,14 @@ class MAML(Learner):
                                "under torch.enable_grad()")
         steps = self.inner_steps if self.training else self.eval_inner_steps
         second_order = self.training and not self.first_order
+        if self.engine == "vectorised":
+            recorder = fm._Recorder(self.backbone)
+            inputs, passes = self._inputs_many(support[None], recorder)
+            params, _, inner = self._inner_vectorised(recorder, inputs, support_labels[None], n_way, steps,
+                                                      second_order)
+            fm.apply_running_updates(recorder, passes + inner)
+            self._adapted = (params, n_way)
+            return
         learner, _ = self.adapt(self._inputs(support), support_labels, n_way, steps, second_order)
         self._adapted = (learner, n_way)
 
@@ -193,7 +230,98 @@ class MAML(Learner):
         if self._adapted is None:
             raise RuntimeError("call fit_support(support, labels, n_way) before forward(query)")
         learner, n_way = self._adapted
+        if self.engine == "vectorised":
+            recorder = fm._Recorder(self.backbone)
+            inputs, passes = self._inputs_many(query[None], recorder)
+            logits, stats = fm.batched_forward(self._adaptable(), recorder, learner, inputs)
+            fm.apply_running_updates(recorder, passes + [stats])
+            return logits[0, :, :n_way]
         return learner(self._inputs(query))[:, :n_way]
+
+    # ------------------------------------------------------------------ vectorised engine
+    @property
+    def meta_batch_loss(self):
+        """``meta_batch_loss(tasks, n_way)`` with ``engine="vectorised"`` only (the trainer then
+        hands over the whole meta-batch): mean over the tasks of :meth:`episode_loss`."""
+        if self.engine != "vectorised":
+            raise AttributeError("meta_batch_loss needs engine='vectorised'")
+        return self._meta_batch_loss_vectorised
+
+    def _inner_vectorised(self, recorder, inputs: torch.Tensor, labels: torch.Tensor, n_way: int, steps: int,
+                          second_order: bool):
+        theta = dict(self._adaptable().named_parameters())
+        return fm.inner_loop(self._adaptable(), recorder, theta, self._step_sizes(), inputs, labels, n_way,
+                             steps, second_order, track=self.training)
+
+    def _adapt_vectorised(self, support, support_labels, n_way, steps, second_order):
+        """``adapt`` of one task on the vectorised engine: (name -> adapted weights dict, loss)."""
+        recorder = fm._Recorder(self.backbone)
+        params, loss, passes = self._inner_vectorised(recorder, support[None], support_labels[None], n_way,
+                                                      steps, second_order)
+        fm.apply_running_updates(recorder, passes)
+        return {k: v[0] for k, v in params.items()}, loss[0]
+
+    def _meta_batch_loss_vectorised(self, tasks, n_way: int) -> Dict[str, torch.Tensor]:
+        """tasks: B tuples (support, support_labels, query, query_labels) of one shape."""
+        self._check_ways(n_way)
+        xs, ys, xq, yq = fm.stack_tasks(tasks)
+        steps = self.inner_steps if self.training else self.eval_inner_steps
+        recorder = fm._Recorder(self.backbone)
+        support, passes_s = self._inputs_many(xs, recorder)
+        params, inner, passes = self._inner_vectorised(recorder, support, ys, n_way, steps,
+                                                       second_order=not self.first_order)
+        query, passes_q = self._inputs_many(xq, recorder)
+        logits, stats = fm.batched_forward(self._adaptable(), recorder, params, query)
+        # learn2learn's order, per task: the inputs' passes (ANIL: support, query), inner steps, query
+        fm.apply_running_updates(recorder, passes_s + passes_q + passes + [stats])
+        losses = fm.task_losses(logits, yq, n_way)
+        acc = (logits[..., :n_way].argmax(-1) == yq).float().mean()
+        loss = losses.mean()
+        return {"loss": loss, "ce": loss.detach(), "acc": acc.detach(), "inner_loss": inner.mean()}
+
+    def adapt_many(self, support: torch.Tensor, support_labels: torch.Tensor, query: torch.Tensor,
+                   n_way: int, chunk: Optional[int] = None) -> torch.Tensor:
+        """Adapt to E episodes of one shape and classify their queries, as ``fit_support`` then
+        ``forward`` would episode by episode (the batched evaluation hook).
+
+        Args:
+            support: (E, n_support, C, H, W); support_labels: (E, n_support); query: (E, n_query, C, H, W).
+            chunk: episodes adapted at once (vectorised engine); None picks it from a memory budget
+                (``functional_maml.EVAL_MEMORY_BUDGET`` bytes of activations).
+
+        Returns:
+            (E, n_query, n_way) logits, detached.
+        """
+        n_episodes = support.shape[0]
+        if self.engine != "vectorised":
+            out = []
+            for e in range(n_episodes):
+                with torch.enable_grad():
+                    self.fit_support(support[e], support_labels[e], n_way)
+                with torch.no_grad():
+                    out.append(self(query[e]))
+            return torch.stack(out)
+        if chunk is None:
+            chunk = fm.auto_chunk(self.backbone, support[0, :1], support.shape[1] + query.shape[1])
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+            raise ValueError(f"chunk (eval.chunk) must be an integer >= 1, got {chunk!r}")
+        self._check_ways(n_way)
+        steps = self.inner_steps if self.training else self.eval_inner_steps
+        second_order = self.training and not self.first_order
+        out = []
+        for part in fm.chunks(n_episodes, chunk):
+            recorder = fm._Recorder(self.backbone)
+            with torch.set_grad_enabled(self.training):  # ANIL's features: no graph needed to evaluate
+                inputs, passes_s = self._inputs_many(support[part], recorder)
+            with torch.enable_grad():
+                params, _, passes = self._inner_vectorised(recorder, inputs, support_labels[part], n_way, steps,
+                                                           second_order)
+            with torch.no_grad():
+                inputs, passes_q = self._inputs_many(query[part], recorder)
+                logits, stats = fm.batched_forward(self._adaptable(), recorder, params, inputs)
+            fm.apply_running_updates(recorder, passes_s + passes + passes_q + [stats])
+            out.append(logits[..., :n_way].detach())
+        return torch.cat(out)
 
 
 class FOMAML(MAML):
@@ -222,6 +350,10 @@ class ANIL(MAML):
     def _inputs(self, x: torch.Tensor) -> torch.Tensor:
         return self.embed(x)
 
+    def _inputs_many(self, x: torch.Tensor, recorder) -> tuple:
+        z, stats = fm.batched_forward(self.backbone, recorder, None, x)
+        return z, [stats]
+
     def logits_from_features(self, zs: torch.Tensor, ys: torch.Tensor, zq: torch.Tensor,
                              n_way: int) -> torch.Tensor:
         """zs: (n_support, D), ys: (n_support,), zq: (n_query, D) -> (n_query, n_way) logits
@@ -229,6 +361,8 @@ class ANIL(MAML):
         steps = self.inner_steps if self.training else self.eval_inner_steps
         with torch.enable_grad():
             head, _ = self.adapt(zs, ys, n_way, steps, second_order=self.training and not self.first_order)
+        if self.engine == "vectorised":
+            return torch.func.functional_call(self.head, head, (zq,))[:, :n_way]
         return head(zq)[:, :n_way]
 
 
@@ -243,3 +377,7 @@ class MetaSGD(MAML):
 
     def _algorithm(self):
         return _l2l().algorithms.MetaSGD(self._adaptable(), lrs=self.inner_lrs, first_order=self.first_order)
+
+    def _step_sizes(self) -> Dict[str, object]:
+        names = [k for k, _ in self._adaptable().named_parameters()]
+        return dict(zip(names, self.inner_lrs))
