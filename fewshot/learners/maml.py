@@ -365,6 +365,36 @@ class ANIL(MAML):
             return torch.func.functional_call(self.head, head, (zq,))[:, :n_way]
         return head(zq)[:, :n_way]
 
+    def logits_from_features_many(self, zs: torch.Tensor, ys: torch.Tensor, zq: torch.Tensor, n_way: int,
+                                  chunk: Optional[int] = None) -> torch.Tensor:
+        """``logits_from_features`` of E episodes at once (the batched feature-cached evaluation hook).
+
+        Args:
+            zs: (E, n_support, D); ys: (E, n_support); zq: (E, n_query, D).
+            chunk: episodes adapted at once (vectorised engine); None: all of them.
+
+        Returns:
+            (E, n_query, n_way) logits, detached.
+        """
+        if self.engine != "vectorised":
+            with torch.no_grad():
+                return torch.stack([self.logits_from_features(zs[e], ys[e], zq[e], n_way) for e in range(len(zs))])
+        chunk = len(zs) if chunk is None else chunk
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+            raise ValueError(f"chunk (eval.chunk) must be an integer >= 1, got {chunk!r}")
+        self._check_ways(n_way)
+        steps = self.inner_steps if self.training else self.eval_inner_steps
+        out = []
+        for part in fm.chunks(len(zs), chunk):
+            recorder = fm._Recorder(self.head)
+            with torch.enable_grad():
+                params, _, _ = self._inner_vectorised(recorder, zs[part].detach(), ys[part], n_way, steps,
+                                                      self.training and not self.first_order)
+            with torch.no_grad():
+                logits, _ = fm.batched_forward(self.head, recorder, params, zq[part])
+            out.append(logits[..., :n_way].detach())
+        return torch.cat(out)
+
 
 class MetaSGD(MAML):
     """Meta-SGD: MAML with a learnt step size per weight (``inner_lrs``, same shapes as the

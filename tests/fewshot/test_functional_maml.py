@@ -290,3 +290,22 @@ def test_killed_and_resumed_vectorised_run_equals_uninterrupted(tmp_path, learne
     assert_same_run(cut, full)
     state = load_checkpoint(full / "checkpoints" / "last.pt")["model"]
     assert any("running_mean" in k for k in state)
+
+
+@pytest.mark.parametrize("chunk", [2, None])
+def test_anil_batched_feature_cached_evaluation(chunk):
+    """E episodes of cached features adapted at once give the per-episode head's logits."""
+    ref, vec = learner_pair(ANIL, "running", 2)
+    ref.eval_inner_steps = vec.eval_inner_steps = 4
+    learn2learn_step(ref, tasks(seed=3))
+    vec.meta_batch_loss(tasks(seed=3), 3)
+    ref.eval()
+    vec.eval()
+    xs, ys, xq, yq = eval_episodes(n=5)
+    with torch.no_grad():
+        zs, zq = ref.embed(xs.flatten(0, 1)).view(5, 6, -1), ref.embed(xq.flatten(0, 1)).view(5, 9, -1)
+    want = torch.stack([ref.logits_from_features(zs[e], ys[e], zq[e], 3) for e in range(5)])
+    got = vec.logits_from_features_many(zs, ys, zq, 3, chunk=chunk)
+    torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-8)
+    assert torch.equal(got.argmax(-1), want.argmax(-1))
+    torch.testing.assert_close(ref.logits_from_features_many(zs, ys, zq, 3), want, rtol=0, atol=0)
