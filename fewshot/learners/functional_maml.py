@@ -25,7 +25,7 @@ BatchNorm, as the learners define it (see :class:`fewshot.learners.maml.MAML`):
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -99,31 +99,28 @@ def apply_running_updates(recorder: _Recorder, passes: Sequence[Stats]) -> None:
                     m.running_var.mul_(1 - factor).add_(var[t].to(m.running_var.dtype), alpha=factor)
 
 
-def batched_forward(module: nn.Module, recorder: _Recorder, params: Optional[Dict[str, torch.Tensor]],
+def batched_forward(module: nn.Module, recorder: _Recorder, params: Dict[str, torch.Tensor],
                     x: torch.Tensor) -> Tuple[torch.Tensor, Stats]:
     """Run ``module`` on every task at once.
 
     Args:
-        params: name -> (T, *shape) per-task weights replacing the module's own (None: the
-            module's own weights, shared by all tasks).
+        params: name -> (T, *shape) per-task weights replacing the module's own (the others,
+            and the buffers, are the module's, shared by the tasks).
         x: (T, n, ...) inputs of the T tasks.
 
     Returns:
         ((T, n, ...) outputs, recorded BatchNorm statistics of this pass).
     """
 
-    if isinstance(module, nn.Linear) and params is not None and set(params) == {"weight", "bias"}:
+    if isinstance(module, nn.Linear) and set(params) == {"weight", "bias"}:
         # a head alone (ANIL): one batched matrix product, no vmap machinery
         return torch.baddbmm(params["bias"].unsqueeze(1), x, params["weight"].transpose(1, 2)), []
 
     def one_task(p, xt):
-        out, stats = recorder.run(functional_call if p is not None else (lambda m, _, a: m(*a)), module, p, (xt,))
+        out, stats = recorder.run(functional_call, module, p, (xt,))
         return out, tuple(stats)
 
-    if params is None:
-        out, stats = vmap(lambda xt: one_task(None, xt))(x)
-    else:
-        out, stats = vmap(one_task)(params, x)
+    out, stats = vmap(one_task)(params, x)
     return out, list(stats)
 
 

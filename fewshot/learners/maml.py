@@ -155,9 +155,9 @@ class MAML(Learner):
         """Name (in ``_adaptable()``) -> inner step size, for the vectorised engine."""
         return {k: self.inner_lr for k, _ in self._adaptable().named_parameters()}
 
-    def _inputs_many(self, x: torch.Tensor, recorder) -> tuple:
-        """``_inputs`` for T tasks at once: x (T, n, ...) -> (inputs, BatchNorm passes)."""
-        return x, []
+    def _inputs_pair(self, support: Optional[torch.Tensor], query: Optional[torch.Tensor]) -> tuple:
+        """``_inputs`` of T tasks' support (T, n_s, ...) and query (T, n_q, ...); either may be None."""
+        return support, query
 
     # ------------------------------------------------------------------ inner loop
     def _check_ways(self, n_way: int) -> None:
@@ -216,10 +216,10 @@ class MAML(Learner):
         second_order = self.training and not self.first_order
         if self.engine == "vectorised":
             recorder = fm._Recorder(self.backbone)
-            inputs, passes = self._inputs_many(support[None], recorder)
+            inputs, _ = self._inputs_pair(support[None], None)
             params, _, inner = self._inner_vectorised(recorder, inputs, support_labels[None], n_way, steps,
                                                       second_order)
-            fm.apply_running_updates(recorder, passes + inner)
+            fm.apply_running_updates(recorder, inner)
             self._adapted = (params, n_way)
             return
         learner, _ = self.adapt(self._inputs(support), support_labels, n_way, steps, second_order)
@@ -232,9 +232,9 @@ class MAML(Learner):
         learner, n_way = self._adapted
         if self.engine == "vectorised":
             recorder = fm._Recorder(self.backbone)
-            inputs, passes = self._inputs_many(query[None], recorder)
+            _, inputs = self._inputs_pair(None, query[None])
             logits, stats = fm.batched_forward(self._adaptable(), recorder, learner, inputs)
-            fm.apply_running_updates(recorder, passes + [stats])
+            fm.apply_running_updates(recorder, [stats])
             return logits[0, :, :n_way]
         return learner(self._inputs(query))[:, :n_way]
 
@@ -267,13 +267,12 @@ class MAML(Learner):
         xs, ys, xq, yq = fm.stack_tasks(tasks)
         steps = self.inner_steps if self.training else self.eval_inner_steps
         recorder = fm._Recorder(self.backbone)
-        support, passes_s = self._inputs_many(xs, recorder)
+        support, query = self._inputs_pair(xs, xq)
         params, inner, passes = self._inner_vectorised(recorder, support, ys, n_way, steps,
                                                        second_order=not self.first_order)
-        query, passes_q = self._inputs_many(xq, recorder)
         logits, stats = fm.batched_forward(self._adaptable(), recorder, params, query)
-        # learn2learn's order, per task: the inputs' passes (ANIL: support, query), inner steps, query
-        fm.apply_running_updates(recorder, passes_s + passes_q + passes + [stats])
+        # learn2learn's order, per task: the inner steps' passes, then the query's
+        fm.apply_running_updates(recorder, passes + [stats])
         losses = fm.task_losses(logits, yq, n_way)
         acc = (logits[..., :n_way].argmax(-1) == yq).float().mean()
         loss = losses.mean()
@@ -312,14 +311,13 @@ class MAML(Learner):
         for part in fm.chunks(n_episodes, chunk):
             recorder = fm._Recorder(self.backbone)
             with torch.set_grad_enabled(self.training):  # ANIL's features: no graph needed to evaluate
-                inputs, passes_s = self._inputs_many(support[part], recorder)
+                inputs, inputs_q = self._inputs_pair(support[part], query[part])
             with torch.enable_grad():
                 params, _, passes = self._inner_vectorised(recorder, inputs, support_labels[part], n_way, steps,
                                                            second_order)
             with torch.no_grad():
-                inputs, passes_q = self._inputs_many(query[part], recorder)
-                logits, stats = fm.batched_forward(self._adaptable(), recorder, params, inputs)
-            fm.apply_running_updates(recorder, passes_s + passes + passes_q + [stats])
+                logits, stats = fm.batched_forward(self._adaptable(), recorder, params, inputs_q)
+            fm.apply_running_updates(recorder, passes + [stats])
             out.append(logits[..., :n_way].detach())
         return torch.cat(out)
 
@@ -350,9 +348,17 @@ class ANIL(MAML):
     def _inputs(self, x: torch.Tensor) -> torch.Tensor:
         return self.embed(x)
 
-    def _inputs_many(self, x: torch.Tensor, recorder) -> tuple:
-        z, stats = fm.batched_forward(self.backbone, recorder, None, x)
-        return z, [stats]
+    def _inputs_pair(self, support: Optional[torch.Tensor], query: Optional[torch.Tensor]) -> tuple:
+        """Features task by task (support, then query, as learn2learn's loop embeds them, so
+        running statistics move in its order): the backbone's weights are shared, so batching
+        over tasks would only add work."""
+        zs, zq = [], []
+        for t in range(len(support if support is not None else query)):
+            if support is not None:
+                zs.append(self.embed(support[t]))
+            if query is not None:
+                zq.append(self.embed(query[t]))
+        return (torch.stack(zs) if zs else None), (torch.stack(zq) if zq else None)
 
     def logits_from_features(self, zs: torch.Tensor, ys: torch.Tensor, zq: torch.Tensor,
                              n_way: int) -> torch.Tensor:

@@ -309,3 +309,20 @@ def test_anil_batched_feature_cached_evaluation(chunk):
     torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-8)
     assert torch.equal(got.argmax(-1), want.argmax(-1))
     torch.testing.assert_close(ref.logits_from_features_many(zs, ys, zq, 3), want, rtol=0, atol=0)
+
+
+def test_automatic_chunk_follows_the_memory_budget():
+    """auto_chunk counts the leaf modules' outputs of one image: Conv4(1, 8) on 16x16 float64 keeps
+    8 x (16^2 + 16^2 + 16^2 + 8^2 + ...) values per block; three copies (forward, saved, gradients)."""
+    from fewshot.learners.functional_maml import auto_chunk
+
+    net = Conv4(1, 8).double()
+    x = torch.zeros(1, 1, 16, 16, dtype=torch.float64)
+    per_image = 0
+    for side in (16, 8, 4, 2):  # conv, BN, ReLU at this side; max-pool halves it
+        per_image += 3 * 8 * side * side + 8 * (side // 2) ** 2
+    per_image *= 8  # bytes per float64
+    per_episode = 3 * 10 * per_image  # 10 images per episode
+    assert auto_chunk(net, x, 10, budget=7 * per_episode) == 7
+    assert auto_chunk(net, x, 10, budget=7 * per_episode - 1) == 6
+    assert auto_chunk(net, x, 10, budget=1) == 1
