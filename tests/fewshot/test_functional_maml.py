@@ -326,3 +326,24 @@ def test_automatic_chunk_follows_the_memory_budget():
     assert auto_chunk(net, x, 10, budget=7 * per_episode) == 7
     assert auto_chunk(net, x, 10, budget=7 * per_episode - 1) == 6
     assert auto_chunk(net, x, 10, budget=1) == 1
+
+
+@pytest.mark.parametrize("name", ["maml", "fomaml", "anil", "metasgd"])
+def test_contract_through_build_learner_on_the_vectorised_engine(name):
+    """test_learner_contract.py's shape / gradient / determinism checks, the learner built from a
+    config with model.options.engine: vectorised (the CLI's path)."""
+    from test_learner_contract import CASES, build, make_episode, predict
+
+    for n, k, q in CASES:
+        learner = build(name, n, engine="vectorised")
+        assert learner.engine == "vectorised"
+        support, ys, query, yq = make_episode(n, k, q)
+        learner.train()
+        out = learner.episode_loss(support, ys, query, yq, n)
+        assert torch.isfinite(out["loss"]) and out["loss"].requires_grad
+        out["loss"].backward()
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in learner.backbone.parameters())
+        logits = predict(learner, support, ys, query, n)
+        assert logits.shape == (n * q, n) and torch.isfinite(logits).all()
+        again = predict(build(name, n, engine="vectorised"), support, ys, query, n)
+        torch.testing.assert_close(predict(build(name, n), support, ys, query, n), again, rtol=1e-4, atol=1e-4)
