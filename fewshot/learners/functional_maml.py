@@ -32,6 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vmap
 
+from . import _grouped
+
 ENGINES = ("learn2learn", "vectorised")
 #: default memory budget of one chunk of evaluation episodes (``adapt_many(chunk=None)``)
 EVAL_MEMORY_BUDGET = 1 << 30
@@ -43,7 +45,7 @@ Stats = List[Tuple[torch.Tensor, torch.Tensor]]  # per BatchNorm layer: (mean, u
 class _Recorder:
     """Batch statistics of the BatchNorm layers that track running statistics, per forward pass.
 
-    While :meth:`active`, those layers stop updating their buffers (``track_running_stats`` off
+    While :meth:`run` runs a forward pass, those layers stop updating their buffers (``track_running_stats`` off
     in training mode: batch statistics, no in-place update) and a pre-hook records the batch
     mean and unbiased variance of their input instead.
     """
@@ -52,18 +54,35 @@ class _Recorder:
         self.layers = [m for m in module.modules() if isinstance(m, _BatchNorm) and m.track_running_stats
                        and m.running_mean is not None]
         self.recording = module.training and bool(self.layers)
-        self._calls: Stats = []
+        self._calls: Dict[nn.Module, Tuple[torch.Tensor, torch.Tensor]] = {}
 
     def _hook(self, layer, args):
         x = args[0].detach()
         dims = [0] + list(range(2, x.dim()))
-        self._calls.append((x.mean(dims), x.var(dims, unbiased=True)))
+        self.record(layer, x.mean(dims), x.var(dims, unbiased=True))
+
+    def record(self, layer: nn.Module, mean: torch.Tensor, var: torch.Tensor) -> None:
+        """Batch mean and unbiased variance of ``layer``'s input in this pass."""
+        if layer in self._calls:
+            raise RuntimeError("the vectorised engine needs every BatchNorm used once per forward pass")
+        self._calls[layer] = (mean, var)
+
+    def tracks(self, layer: nn.Module) -> bool:
+        return self.recording and layer.training and any(layer is m for m in self.layers)
+
+    def take(self) -> Stats:
+        """The statistics recorded since the last call, in layer order."""
+        calls, self._calls = self._calls, {}
+        if calls and len(calls) != len(self.layers):
+            raise RuntimeError(f"expected one call per BatchNorm layer ({len(self.layers)}), got {len(calls)}: "
+                               "the vectorised engine needs every BatchNorm used once per forward pass")
+        return [calls[m] for m in self.layers] if calls else []
 
     def run(self, fn: Callable, *args):
         """``fn(*args)``, returning (output, stats of this call in layer order)."""
         if not self.recording:
             return fn(*args), []
-        self._calls = []
+        self._calls = {}
         handles = [m.register_forward_pre_hook(self._hook) for m in self.layers]
         for m in self.layers:
             m.track_running_stats = False
@@ -74,11 +93,7 @@ class _Recorder:
                 m.track_running_stats = True
             for h in handles:
                 h.remove()
-        calls, self._calls = self._calls, []
-        if len(calls) not in (0, len(self.layers)):  # 0: a module without BatchNorm (ANIL's head)
-            raise RuntimeError(f"expected one call per BatchNorm layer ({len(self.layers)}), got {len(calls)}: "
-                               "the vectorised engine needs every BatchNorm used once per forward pass")
-        return out, calls
+        return out, self.take()
 
 
 def apply_running_updates(recorder: _Recorder, passes: Sequence[Stats]) -> None:
@@ -115,6 +130,8 @@ def batched_forward(module: nn.Module, recorder: _Recorder, params: Dict[str, to
     if isinstance(module, nn.Linear) and set(params) == {"weight", "bias"}:
         # a head alone (ANIL): one batched matrix product, no vmap machinery
         return torch.baddbmm(params["bias"].unsqueeze(1), x, params["weight"].transpose(1, 2)), []
+    if _grouped.supports(module):  # Conv4 / ResNet-12 + head: tasks as channel groups, no vmap
+        return _grouped.forward(module, recorder, params, x), recorder.take()
 
     def one_task(p, xt):
         out, stats = recorder.run(functional_call, module, p, (xt,))

@@ -85,6 +85,42 @@ def test_meta_gradients_equal_learn2learn_conv4(cls, bn, steps):
 
 
 @pytest.mark.parametrize("bn", ["transductive", "running"])
+def test_other_backbones_go_through_vmap(bn):
+    """A backbone the grouped form does not know (here a plain Sequential with BatchNorm) runs
+    through vmap(functional_call), with the same meta-gradients and running statistics."""
+    from fewshot.learners import _grouped
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(4),
+                        nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                        nn.Flatten())
+    ref = MAML(net, feature_dim=4, n_way=3, inner_steps=2, inner_lr=0.1, bn=bn).double()
+    assert not _grouped.supports(ref._adaptable())
+    vec = copy.deepcopy(ref)
+    vec.engine = "vectorised"
+    batch = tasks()
+    learn2learn_step(ref, batch)
+    vec.meta_batch_loss(batch, 3)["loss"].backward()
+    assert_same_state(ref, vec, **TOL)
+    if bn == "running":
+        assert int(vec.backbone[1].num_batches_tracked) == 4 * 3
+
+
+@pytest.mark.parametrize("pool", ["flatten", "avg"])
+def test_meta_gradients_equal_learn2learn_on_larger_feature_maps(pool):
+    """32x32 inputs leave 2x2 maps after Conv4: the flattened features' (C, h, w) order matters."""
+    torch.manual_seed(0)
+    ref = MAML(Conv4(1, 8, pool=pool), feature_dim=32 if pool == "flatten" else 8, n_way=3, inner_steps=2,
+               inner_lr=0.1, bn="running").double()
+    vec = copy.deepcopy(ref)
+    vec.engine = "vectorised"
+    batch = tasks(n_tasks=3, k=1, q=2, size=32)
+    learn2learn_step(ref, batch)
+    vec.meta_batch_loss(batch, 3)["loss"].backward()
+    assert_same_state(ref, vec, **TOL)
+
+
+@pytest.mark.parametrize("bn", ["transductive", "running"])
 @pytest.mark.parametrize("cls", LEARNERS, ids=lambda c: c.__name__)
 def test_meta_gradients_equal_learn2learn_resnet12(cls, bn):
     ref, vec = learner_pair(cls, bn, 2, backbone="resnet12")
