@@ -2,8 +2,9 @@
 
 learn2learn clones the network and adapts one task at a time. Here the T tasks of a meta-batch
 (or E test episodes) are adapted at once: the adapted weights are stacked along a leading task
-dimension, one forward pass runs every task through ``torch.func.vmap(functional_call(...))``
-(convolutions with per-task weights become one grouped convolution), and one
+dimension, one forward pass runs every task (Conv4 / ResNet-12 with a linear head as channel
+groups, :mod:`._grouped`: one grouped convolution per layer; any other module through
+``torch.func.vmap(functional_call(...))``; ANIL's head as one batched matrix product), and one
 ``torch.autograd.grad`` of the *sum* of the per-task support losses gives every task its own
 gradient (the tasks share no computation, so d sum / d theta_t = d L_t / d theta_t). The graph
 of the inner steps is kept for second-order MAML, exactly as learn2learn keeps it, so the
@@ -18,7 +19,7 @@ BatchNorm, as the learners define it (see :class:`fewshot.learners.maml.MAML`):
   forward pass moves the running averages. learn2learn's clones share the running buffers, so
   the running statistics move once per forward pass, task after task (task 1's inner steps and
   query, then task 2's, ...). An in-place buffer update cannot run under ``vmap``, so the
-  forward passes here record each call's batch mean and unbiased variance and
+  forward passes here record each pass's batch mean and unbiased variance and
   :func:`apply_running_updates` replays the updates afterwards in learn2learn's order. In
   evaluation mode the running averages are used and nothing moves.
 """
