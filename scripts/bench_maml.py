@@ -9,8 +9,8 @@ the evaluation accuracies of every timed episode), then times them in interleave
 path once per round, so load changes hit both alike) and prints medians and the median of the
 per-round ratios.
 
-    OMP_NUM_THREADS=1 python scripts/bench_maml.py                      # all settings, one thread
-    python scripts/bench_maml.py --sizes 28 --shots 1 --rounds 3        # a quick look
+    python scripts/bench_maml.py              # all settings, one thread (slow on a CPU: 84x84 dominates)
+    python scripts/bench_maml.py --sizes 28 --shots 1 --rounds 2  # a quick look
 """
 
 from __future__ import annotations
@@ -126,10 +126,10 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=5, help="inner steps in training (MAML on miniImageNet: 5)")
     p.add_argument("--eval-steps", type=int, default=10, help="inner steps at evaluation (MAML: 10)")
     p.add_argument("--width", type=int, default=64)
-    p.add_argument("--train-steps", type=int, default=2, help="optimiser steps timed per round")
-    p.add_argument("--eval-episodes", type=int, default=16, help="test episodes timed per round")
+    p.add_argument("--train-steps", type=int, default=1, help="optimiser steps timed per round")
+    p.add_argument("--eval-episodes", type=int, default=8, help="test episodes timed per round")
     p.add_argument("--chunk", type=int, default=None, help="episodes per evaluation chunk (default: automatic)")
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
