@@ -13,8 +13,8 @@ Meta-batch: the trainer averages ``train.meta_batch`` episode losses per optimis
 
 Engines (``engine``, i.e. ``model.options.engine``): ``"learn2learn"`` clones the network and
 adapts one task at a time (learn2learn's ``MAML`` / ``MetaSGD`` wrappers); ``"vectorised"``
-adapts every task of a meta-batch (or every test episode of a chunk) at once with
-``torch.func.vmap`` (:mod:`fewshot.learners.functional_maml`): same meta-gradients, same
+adapts every task of a meta-batch (or every test episode of a chunk) at once, weights stacked
+over tasks (:mod:`fewshot.learners.functional_maml`): same meta-gradients, same
 running statistics, same predictions. With the vectorised engine the learner offers
 ``meta_batch_loss(tasks, n_way)``, so the trainer hands it a whole meta-batch (episodes of one
 shape); ``adapt_many`` evaluates many episodes at once with either engine. Task interpolation
@@ -248,10 +248,11 @@ class MAML(Learner):
         return self._meta_batch_loss_vectorised
 
     def _inner_vectorised(self, recorder, inputs: torch.Tensor, labels: torch.Tensor, n_way: int, steps: int,
-                          second_order: bool):
+                          second_order: bool, track: Optional[bool] = None):
+        """``functional_maml.inner_loop`` on the adaptable weights; ``track`` defaults to training mode."""
         theta = dict(self._adaptable().named_parameters())
         return fm.inner_loop(self._adaptable(), recorder, theta, self._step_sizes(), inputs, labels, n_way,
-                             steps, second_order, track=self.training)
+                             steps, second_order, track=self.training if track is None else track)
 
     def _adapt_vectorised(self, support, support_labels, n_way, steps, second_order):
         """``adapt`` of one task on the vectorised engine: (name -> adapted weights dict, loss)."""
@@ -269,7 +270,7 @@ class MAML(Learner):
         recorder = fm._Recorder(self.backbone)
         support, query = self._inputs_pair(xs, xq)
         params, inner, passes = self._inner_vectorised(recorder, support, ys, n_way, steps,
-                                                       second_order=not self.first_order)
+                                                       second_order=not self.first_order, track=True)
         logits, stats = fm.batched_forward(self._adaptable(), recorder, params, query)
         # learn2learn's order, per task: the inner steps' passes, then the query's
         fm.apply_running_updates(recorder, passes + [stats])

@@ -383,3 +383,22 @@ def test_contract_through_build_learner_on_the_vectorised_engine(name):
         assert logits.shape == (n * q, n) and torch.isfinite(logits).all()
         again = predict(build(name, n, engine="vectorised"), support, ys, query, n)
         torch.testing.assert_close(predict(build(name, n), support, ys, query, n), again, rtol=1e-4, atol=1e-4)
+
+
+def test_meta_batch_loss_in_evaluation_mode_keeps_its_meta_gradient():
+    """episode_loss in eval mode (eval_inner_steps, no running-statistics updates) is still the
+    differentiable outer loss on both engines."""
+    ref, vec = learner_pair(MAML, "running", 1)
+    ref.eval_inner_steps = vec.eval_inner_steps = 3
+    learn2learn_step(ref, tasks(seed=4))
+    vec.meta_batch_loss(tasks(seed=4), 3)
+    ref.zero_grad()
+    vec.zero_grad()
+    ref.eval()
+    vec.eval()
+    batch = tasks(seed=6)
+    loss_r = learn2learn_step(ref, batch)
+    out = vec.meta_batch_loss(batch, 3)
+    out["loss"].backward()
+    torch.testing.assert_close(out["loss"].detach(), loss_r, **TOL)
+    assert_same_state(ref, vec, **TOL)
