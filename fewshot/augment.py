@@ -9,10 +9,10 @@ gives the same pixels on any device, and the caller can make it part of the resu
 Support and query are augmented by separate calls with their own :class:`Augment`
 (``support=Augment(...), query=Augment()`` leaves the query untouched).
 
-This generalises ``fewshot.engine.batch_augment`` (pre-training's ``"flip"`` / ``"crop_flip"``):
-with ``flip=0.5`` (and ``crop=True``) it draws the same numbers in the same order and returns the
-same pixels, so pre-training can switch to it unchanged. This module is a leaf: it imports
-nothing from fewshot.
+The one augmentation module: pre-training's ``pretrain.augment`` and episodic training's
+``train.augment_support`` / ``train.augment_query`` presets both go through it (it replaced
+pre-training's own module after drawing the same numbers in the same order for ``flip`` and
+``crop_flip``). This module is a leaf: it imports nothing from fewshot.
 
 Draw order per call, for whoever needs to reproduce it: flips (B uniforms, if ``flip > 0``), crop
 boxes (area, log-aspect, centre x, centre y: B each, float64, if ``crop``), then brightness,

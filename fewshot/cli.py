@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import os
 import sys
+import warnings
 from typing import List, Optional
 
 from . import __version__
@@ -110,8 +112,26 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
+def setup_logging() -> None:
+    """``fewshot.*`` loggers print plain lines on stdout (time, message); Python warnings go
+    through the same logger as one line, without the source line that ``warnings`` adds."""
+    logger = logging.getLogger("fewshot")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        logging.getLogger("fewshot.warnings").warning("warning: %s", message)
+
+    warnings.showwarning = show
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    setup_logging()
     from .engine.trainer import TrainingError
     from .runs.checkpoint import CheckpointError
 

@@ -19,6 +19,8 @@ import yaml
 
 from episodes import Describer, FixedShots, ImbalancedShots, VariableWaysShots
 
+from .augment import Augment
+from .optim import OPTIMIZERS, SCHEDULES
 from .registry import Registry
 
 
@@ -50,6 +52,11 @@ class ModelConfig:
     width: int = 64  # channels of Conv4 (64 in the paper; 32 in few-task settings)
     learn_scale: bool = True  # learnable temperature for cosine distance
     options: Dict[str, Any] = field(default_factory=dict)  # extra learner-specific arguments
+    backbone_options: Dict[str, Any] = field(default_factory=dict)  # e.g. {drop_rate: 0.1} (resnet12)
+    # Initial backbone weights for training: a fewshot run folder, checkpoint or plain state_dict
+    # file (loaded with weights_only=True; prefixes module. / backbone. / encoder. removed).
+    init: Optional[str] = None
+    init_strict: bool = True  # refuse unless every backbone weight is in the file (false: load what fits)
 
 
 @dataclass
@@ -79,12 +86,32 @@ class TrainConfig(EpisodeKeys):
     lr_step: int = 2000  # StepLR period in episodes (Snell et al.: halve every 2000)
     lr_gamma: float = 0.5
     weight_decay: float = 0.0
+    # Episodic optimiser and schedule (pre-training has its own pretrain.optimizer / momentum / nesterov):
+    optimizer: str = "adam"  # adam | adamw | sgd
+    momentum: float = 0.9  # sgd only
+    nesterov: bool = False  # sgd only
+    schedule: str = "step"  # step (lr_step, lr_gamma) | multistep (milestones, lr_gamma) | cosine
+    milestones: List[int] = field(default_factory=list)  # multistep: episodes where lr *= lr_gamma
+    warmup: int = 0  # linear warm-up episodes (steps for pre-training)
+    lr_min_ratio: float = 0.0  # cosine: final lr / lr
+    grad_clip: float = 0.0  # clip the global gradient norm to this before each step; 0 = off
+    patience: int = 0  # stop after this many validations without a better one; 0 = never
+    # Episodic augmentation on the device (none | flip | crop_flip | crop_flip_jitter, or a mapping
+    # of fewshot.augment.Augment fields), seeded by the episode: resumes stay exact.
+    augment_support: Any = "none"
+    augment_query: Any = "none"
+    precision: str = "32"  # 32 | bf16 | 16 (autocast; 16 with a GradScaler, CUDA only)
+    channels_last: bool = False  # channels-last memory format for model and inputs
+    compile: bool = False  # torch.compile the backbone (nn.Module.compile: checkpoint keys unchanged)
+    # The uint8 training split uploaded once to the device and gathered there (no per-episode
+    # host copy): null = when the device is CUDA and the split takes under half its free memory.
+    data_on_device: Optional[bool] = None
     val_every: int = 500  # validate (and keep the best checkpoint) every M episodes; 0 = never
     val_episodes: int = 200
     ckpt_every: int = 500
     keep_last: int = 2
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"  # auto (CUDA if available, else CPU) | cpu | cuda | cuda:N; config.yaml: the one used
     threads: int = 0  # torch.set_num_threads; 0 = leave torch's default
     progress: bool = True
     log_every: int = 50  # one metrics.jsonl row (window means) every L episodes
@@ -211,6 +238,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if tp is str:
         if isinstance(value, str):
             return value
+        if isinstance(value, int) and not isinstance(value, bool):  # e.g. train.precision: 32
+            return str(value)
         raise ConfigError(f"config key {key!r} expects a string, got {value!r}")
     raise ConfigError(f"config key {key!r}: unsupported type {tp}")  # pragma: no cover
 
@@ -416,6 +445,7 @@ def validate(cfg: Config) -> Config:
             check_section(section, prefix)
         except ValueError as err:
             raise ConfigError(str(err)) from None
+    check_recipe(cfg)
     return cfg
 
 
@@ -427,6 +457,40 @@ def _int_values(cfg: Config):
             for v in value if isinstance(value, list) else [value]:
                 if isinstance(v, int) and not isinstance(v, bool):
                     yield f"{section.name}.{f.name}", v
+
+
+PRECISIONS = ("32", "bf16", "16")
+
+
+def check_recipe(cfg: Config) -> None:
+    """The optimiser, schedule, augmentation and precision keys of ``train`` (ConfigError naming the key)."""
+    t = cfg.train
+    choices = {"train.optimizer": (t.optimizer, OPTIMIZERS), "train.schedule": (t.schedule, SCHEDULES),
+               "train.precision": (t.precision, PRECISIONS)}
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ConfigError(f"config key {key!r} must be one of {', '.join(allowed)}, got {value!r}")
+    if not 0 <= t.momentum < 1 or t.warmup < 0 or t.patience < 0 or not t.grad_clip >= 0 \
+            or not 0 <= t.lr_min_ratio < 1:
+        raise ConfigError("train.momentum and train.lr_min_ratio must be in [0, 1), train.warmup, "
+                          f"train.patience and train.grad_clip >= 0; got {t.momentum}, {t.lr_min_ratio}, "
+                          f"{t.warmup}, {t.patience}, {t.grad_clip}")
+    if t.nesterov and (t.optimizer != "sgd" or t.momentum == 0):
+        raise ConfigError("train.nesterov needs train.optimizer: sgd and train.momentum > 0")
+    if t.schedule == "multistep" and (not t.milestones or t.milestones != sorted(set(t.milestones))
+                                      or t.milestones[0] < 1):
+        raise ConfigError(f"train.schedule: multistep needs train.milestones, increasing episodes >= 1; "
+                          f"got {t.milestones}")
+    if t.schedule == "cosine" and t.warmup >= t.episodes:
+        raise ConfigError(f"train.warmup ({t.warmup}) must be below train.episodes ({t.episodes}) for the "
+                          "cosine schedule")
+    for key in ("augment_support", "augment_query"):
+        try:
+            Augment.parse(getattr(t, key), f"train.{key}")
+        except (ValueError, TypeError) as err:
+            raise ConfigError(str(err)) from None
+    if cfg.model.init is not None and not str(cfg.model.init).strip():
+        raise ConfigError("model.init must be a path (a run folder, checkpoint or state_dict file) or null")
 
 
 def load_config(path: Optional[Union[str, Path]] = None, overrides: Optional[List[str]] = None) -> Config:

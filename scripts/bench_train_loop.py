@@ -6,6 +6,7 @@ periodic checkpoints are switched off in our loop so that only the per-episode o
 (sampling, logging, progress, NaN check, scheduler) is compared.
 
     python scripts/bench_train_loop.py [--episodes 300 --size 28 --way 20 --shot 1 --query 5]
+        [--backbones conv4 resnet12 resnet18 --width 64]
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fewshot.backbones import Conv4
+from fewshot.backbones import create_backbone
 from fewshot.config import load_config
 from fewshot.data.base import ImageSplit
 from fewshot.data.registry import register_dataset
@@ -34,9 +35,10 @@ def make_data(classes: int, per_class: int, size: int) -> ImageSplit:
     return ImageSplit(images, labels, [str(c) for c in range(classes)], "bench/train")
 
 
-def bare_loop(data: ImageSplit, episodes: int, way: int, shot: int, query: int) -> float:
+def bare_loop(data: ImageSplit, episodes: int, way: int, shot: int, query: int, backbone: str = "conv4",
+              width: int = 64) -> float:
     torch.manual_seed(0)
-    net = Conv4(1, 64)
+    net = create_backbone(backbone, in_channels=1, width=width)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     images = torch.from_numpy(data.images)
     by_class = [torch.from_numpy(np.flatnonzero(data.labels == c)) for c in range(len(data.class_names))]
@@ -57,10 +59,11 @@ def bare_loop(data: ImageSplit, episodes: int, way: int, shot: int, query: int) 
     return episodes / (time.perf_counter() - start)
 
 
-def our_loop(episodes: int, way: int, shot: int, query: int) -> float:
+def our_loop(episodes: int, way: int, shot: int, query: int, backbone: str = "conv4", width: int = 64) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_config(None, [
-            "data.name=bench", f"train.episodes={episodes}", f"train.n_way={way}", f"train.k_shot={shot}",
+            "data.name=bench", f"model.backbone={backbone}", f"model.width={width}", f"train.episodes={episodes}",
+            f"train.n_way={way}", f"train.k_shot={shot}",
             f"train.n_query={query}", "train.val_every=0", "train.ckpt_every=0", "train.keep_last=0",
             "train.progress=false", f"run.out_dir={tmp}"])
         result = train(cfg, f"{tmp}/run")
@@ -75,20 +78,23 @@ def main() -> None:
     p.add_argument("--shot", type=int, default=1)
     p.add_argument("--query", type=int, default=5)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--backbones", nargs="+", default=["conv4"], help="registered backbones to compare")
+    p.add_argument("--width", type=int, default=64, help="model.width of every backbone")
     a = p.parse_args()
     torch.set_num_threads(1)
     data = make_data(64, 40, a.size)
     register_dataset("bench")(lambda split, **kw: data)
-    bare, ours = [], []
-    for _ in range(a.repeats):  # interleaved, so machine noise hits both alike
-        bare.append(bare_loop(data, a.episodes, a.way, a.shot, a.query))
-        ours.append(our_loop(a.episodes, a.way, a.shot, a.query))
-    b, o = max(bare), max(ours)
-    print(f"{a.way}-way {a.shot}-shot {a.query}-query, {a.size}x{a.size} grayscale, Conv4, 1 thread, "
+    print(f"{a.way}-way {a.shot}-shot {a.query}-query, {a.size}x{a.size} grayscale, width {a.width}, 1 thread, "
           f"best of {a.repeats} x {a.episodes} episodes")
-    print("\n| loop | episodes/s | ratio to bare loop |\n|---|---:|---:|")
-    print(f"| bare hand-written PyTorch loop | {b:.1f} | 1.00x |")
-    print(f"| fewshot train loop | {o:.1f} | {o / b:.2f}x |")
+    print("\n| backbone | bare loop episodes/s | fewshot train loop episodes/s | ratio to bare loop |")
+    print("|---|---:|---:|---:|")
+    for backbone in a.backbones:
+        bare, ours = [], []
+        for _ in range(a.repeats):  # interleaved, so machine noise hits both alike
+            bare.append(bare_loop(data, a.episodes, a.way, a.shot, a.query, backbone, a.width))
+            ours.append(our_loop(a.episodes, a.way, a.shot, a.query, backbone, a.width))
+        b, o = max(bare), max(ours)
+        print(f"| {backbone} | {b:.1f} | {o:.1f} | {o / b:.2f}x |", flush=True)
 
 
 if __name__ == "__main__":

@@ -65,8 +65,9 @@ class VariableWaysShots(Describer):
         check_int("min_ways", self.min_ways, 1)
         check_int("max_ways_upper_bound", self.max_ways_upper_bound, self.min_ways)
         check_int("max_num_query", self.max_num_query, 1)
-        # The budget must allow one shot for each of the largest possible number of ways.
-        check_int("max_support_set_size", self.max_support_set_size, self.max_ways_upper_bound)
+        # As in Meta-Dataset's sampler, a budget below max_ways_upper_bound is allowed: only an
+        # episode whose drawn ways exceed the budget is refused (in __call__).
+        check_int("max_support_set_size", self.max_support_set_size, 1)
         check_int("max_support_size_contrib_per_class", self.max_support_size_contrib_per_class, 1)
         check_int("min_class_size", self.min_class_size, 2)
         if not (math.isfinite(self.min_log_weight) and math.isfinite(self.max_log_weight)
@@ -86,6 +87,10 @@ class VariableWaysShots(Describer):
         contributions = np.minimum(self.max_support_size_contrib_per_class, remaining)
         budget = min(self.max_support_set_size,
                      int(np.floor(beta * contributions + 1).sum()))
+        if budget < n_way:  # Meta-Dataset refuses such an episode the same way
+            raise ValueError(f"VariableWaysShots drew {n_way} ways but max_support_set_size="
+                             f"{self.max_support_set_size} allows at most {budget} support examples, "
+                             "fewer than one per class; raise max_support_set_size or lower max_ways_upper_bound")
         weights = sizes * np.exp(rng.uniform(self.min_log_weight, self.max_log_weight, n_way))
         shots = np.floor(weights / weights.sum() * (budget - n_way)).astype(np.int64) + 1
         shots = np.minimum(shots, remaining)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .base import BlockBackbone
+
 
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
     """conv3x3 -> BatchNorm -> ReLU -> maxpool2."""
@@ -16,7 +18,7 @@ def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
     )
 
 
-class Conv4(nn.Module):
+class Conv4(BlockBackbone):
     """4 x [conv3x3(width) -> BN -> ReLU -> maxpool2], flattened.
 
     Output size: ``width * (H // 16) ** 2`` (1600 at 84x84, 64 at 28x28 with width 64).
@@ -43,19 +45,7 @@ class Conv4(nn.Module):
         """Output size D for (image_size x image_size) inputs (each maxpool floors)."""
         return self.width if self.pool == "avg" else self.width * (image_size // 16) ** 2
 
-    def forward_from(self, x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
-        """Run blocks ``start .. stop-1``; with ``stop=None`` also the final pooling."""
-        for block in self.blocks[start:stop]:
-            x = block(x)
-        if stop is None or stop >= len(self.blocks):
-            x = self.head(x)
-        return x
-
     def head(self, x: torch.Tensor) -> torch.Tensor:
         if self.pool == "avg":
             return x.mean(dim=(2, 3))
         return x.flatten(1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, C, H, W) float -> (B, D) features."""
-        return self.forward_from(x)

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .base import BlockBackbone, he_init
+
 STEMS = ("closer_look", "simpleshot")
 
 
@@ -34,7 +36,7 @@ class BasicBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
-class ResNet(nn.Module):
+class ResNet(BlockBackbone):
     """A stem and four stages of :class:`BasicBlock` (strides 1, 2, 2, 2), global average pooling.
 
     ``blocks`` = [stem, stage1, stage2, stage3, stage4] (five blocks for hidden-layer mixing).
@@ -70,28 +72,8 @@ class ResNet(nn.Module):
             chans = width
         self.blocks = nn.ModuleList([first, *stages])
         self.widths = tuple(widths)
-        for m in self.modules():  # both official codes: He init (fan-out), BN weight 1, bias 0
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        he_init(self, "relu")  # both official codes: He init (fan-out), BN weight 1, bias 0
 
     def feature_size(self, image_size: int) -> int:
         """Output size D (global average pooling: independent of the input size)."""
         return self.widths[-1]
-
-    def forward_from(self, x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
-        """Run blocks ``start .. stop-1``; with ``stop=None`` also the final pooling."""
-        for block in self.blocks[start:stop]:
-            x = block(x)
-        if stop is None or stop >= len(self.blocks):
-            x = self.head(x)
-        return x
-
-    def head(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=(2, 3))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, C, H, W) float -> (B, widths[-1]) features."""
-        return self.forward_from(x)

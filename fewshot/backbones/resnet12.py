@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .base import BlockBackbone, he_init
 from .dropblock import SCHEDULE_STEPS, DropBlock
 
 
@@ -44,7 +45,7 @@ class ResBlock(nn.Module):
         return out if drop is None else drop(out)
 
 
-class ResNet12(nn.Module):
+class ResNet12(BlockBackbone):
     """Four residual blocks (widths 64-160-320-640 by default), then global average pooling.
 
     With the defaults this is the plain ResNet-12 fewshot has always built (no dropout, PyTorch's
@@ -83,28 +84,11 @@ class ResNet12(nn.Module):
         self.avg_pool = bool(avg_pool)
         self.widths = tuple(widths)
         if init == "kaiming":
-            for m in self.modules():
-                if isinstance(m, nn.Conv2d):
-                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="leaky_relu")
-                elif isinstance(m, nn.BatchNorm2d):
-                    nn.init.ones_(m.weight)
-                    nn.init.zeros_(m.bias)
+            he_init(self, "leaky_relu")  # MetaOptNet / FEAT: He init (fan-out), BN weight 1, bias 0
 
     def feature_size(self, image_size: int) -> int:
         """Output size D for (image_size x image_size) inputs."""
         return self.widths[-1] * (1 if self.avg_pool else (image_size // 16) ** 2)
 
-    def forward_from(self, x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
-        """Run blocks ``start .. stop-1``; with ``stop=None`` also the final pooling."""
-        for block in self.blocks[start:stop]:
-            x = block(x)
-        if stop is None or stop >= len(self.blocks):
-            x = self.head(x)
-        return x
-
     def head(self, x: torch.Tensor) -> torch.Tensor:
         return x.mean(dim=(2, 3)) if self.avg_pool else x.flatten(1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, C, H, W) float -> (B, D) features, D = :meth:`feature_size`."""
-        return self.forward_from(x)

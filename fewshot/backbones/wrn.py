@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .base import BlockBackbone, he_init
+
 
 class WideBlock(nn.Module):
     """Pre-activation block: BN-ReLU-conv3x3-dropout-BN-ReLU-conv3x3(stride) plus the shortcut
@@ -31,7 +33,7 @@ class WideBlock(nn.Module):
         return out + self.shortcut(x)
 
 
-class WideResNet(nn.Module):
+class WideResNet(BlockBackbone):
     """WRN-depth-k: conv3x3(16), three stages of (depth - 4) / 6 :class:`WideBlock` (strides 1,
     2, 2), BN-ReLU, global average pooling. 640-d for WRN-28-10 at any input size.
 
@@ -66,28 +68,8 @@ class WideResNet(nn.Module):
         self.blocks = nn.ModuleList([nn.Conv2d(in_channels, widths[0], 3, padding=1),
                                      *(nn.Sequential(*s) for s in stages)])
         self.widths = tuple(widths)
-        for m in self.modules():  # the official init: He (fan-out) conv weights, BN weight 1, bias 0
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        he_init(self, "relu")  # as the official code: He init (fan-out), BN weight 1, bias 0
 
     def feature_size(self, image_size: int) -> int:
         """Output size D (global average pooling: independent of the input size)."""
         return self.widths[-1]
-
-    def forward_from(self, x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
-        """Run blocks ``start .. stop-1``; with ``stop=None`` also the final pooling."""
-        for block in self.blocks[start:stop]:
-            x = block(x)
-        if stop is None or stop >= len(self.blocks):
-            x = self.head(x)
-        return x
-
-    def head(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=(2, 3))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, C, H, W) float -> (B, widths[-1]) features."""
-        return self.forward_from(x)

@@ -46,7 +46,7 @@ def add_parser(sub) -> None:
     b.add_argument("--seed", type=int)
     b.add_argument("--untrained", action="store_true", help="add rows for fresh weights (the floor)")
     b.add_argument("--out", help="output folder (default runs/benchmark-<time>)")
-    b.add_argument("--device", default="cpu")
+    b.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda, cuda:N")
     b.add_argument("--quiet", action="store_true")
     b.set_defaults(func=cmd_benchmark)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ..transductive import METHODS, NORMS
+from ..transductive import METHODS, NORMS, get_method
 from .options import parse_key_values
 
 
@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
     e.add_argument("--data-root", help="folder of the evaluated data set (default: its loader's)")
     e.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                    help="loader option of the evaluated data set, repeatable (e.g. split_scheme=lake)")
-    e.add_argument("--device", default="cpu")
+    e.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda, cuda:N")
     e.add_argument("--quiet", action="store_true")
     t = e.add_argument_group("transductive inference over the run's features")
     t.add_argument("--transductive", metavar="METHOD",
@@ -44,8 +44,9 @@ def add_parser(sub) -> None:
                    help="candidates for --tune-lambda (default 0.1 0.3 0.5 0.7 0.8 1.0 1.2 1.5)")
     t.add_argument("--val-episodes", type=int, default=500, help="validation episodes per candidate")
     t.add_argument("--norm", choices=tuple(NORMS),
-                   help="feature normalisation (default with --transductive: cl2n = centre by the "
-                        "training split's mean feature, then L2)")
+                   help="feature normalisation (default with --transductive: the one of the method's "
+                        "reference code: l2 for tim, none for pt-map and bd-cspn, otherwise cl2n = "
+                        "centre by the training split's mean feature, then L2)")
     t.add_argument("--shift-query", action="store_true",
                    help="shift queries by mean(support) - mean(query) in every episode")
     t.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
@@ -78,7 +79,8 @@ def transductive_spec(args):
     for flag, value in (("--val-episodes", args.val_episodes), ("--chunk", args.chunk)):
         if value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
-    return TransductiveSpec(method=args.transductive, options=options, norm=args.norm or "cl2n",
+    return TransductiveSpec(method=args.transductive, options=options,
+                            norm=args.norm or get_method(args.transductive).norm,
                             shift=args.shift_query, tune_lambda=args.tune_lambda,
                             lambda_grid=tuple(args.lambda_grid or LAMBDA_GRID),
                             val_episodes=args.val_episodes, chunk=args.chunk)

@@ -94,7 +94,7 @@ def write_cache(folder: Path, spec: CacheSpec, found: Collected, options: LoadOp
         allocate_file(tmp / "images.npy", images.offset)
         kept: List[int] = []
         skipped: List[str] = []
-        bar = tqdm(total=n, desc=f"caching {spec.dataset}/{spec.split}", disable=not options.progress,
+        bar = tqdm(total=n, desc=f"caching {spec.dataset}/{spec.split}", disable=None if options.progress else True,
                    leave=False)
         for i, img in _decoded(found, spec, options):
             bar.update(1)

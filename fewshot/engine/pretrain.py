@@ -21,15 +21,27 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..augment import PRESETS, augment
 from ..config import Config
 from ..learners.base import eval_mode
 from ..learners.simpleshot import HEADS, SimpleShot, make_head
+from ..optim import build_optimizer
 from ..runs import ranks
 from ..runs.build import build_learner
 from ..runs.inputs import Normalizer, gather
 from . import distributed as dist
-from .batch_augment import AUGMENTS, augment_batch
-from .trainer import TrainResult, check_device, fit, prepare_run, probe, validation_sampler
+from .trainer import (
+    TrainResult,
+    autocast,
+    check_device,
+    check_precision,
+    fit,
+    make_schedule,
+    prepare_model,
+    prepare_run,
+    probe,
+    validation_sampler,
+)
 
 
 class EpochBatches:
@@ -77,7 +89,7 @@ def check_pretrain_config(cfg: Config) -> None:
     if cfg.model.learner != "pretrain":
         raise ValueError(f"standard pre-training needs model.learner: pretrain, got {cfg.model.learner!r}")
     choices = {"pretrain.head": (p.head, HEADS), "pretrain.optimizer": (p.optimizer, ("sgd", "adam")),
-               "pretrain.augment": (p.augment, AUGMENTS)}
+               "pretrain.augment": (p.augment, tuple(PRESETS))}
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ValueError(f"config key {key!r} must be one of {allowed}, got {value!r}")
@@ -96,10 +108,8 @@ def check_pretrain_config(cfg: Config) -> None:
 
 def _optimizer(cfg: Config, params):
     t, p = cfg.train, cfg.pretrain
-    if p.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=t.lr, momentum=p.momentum, nesterov=p.nesterov,
-                               weight_decay=t.weight_decay)
-    return torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
+    return build_optimizer(params, p.optimizer, lr=t.lr, momentum=p.momentum, nesterov=p.nesterov,
+                           weight_decay=t.weight_decay)
 
 
 class _Classify(torch.nn.Module):
@@ -132,6 +142,7 @@ class BatchStep:
         world, rank = ranks.world_size(), ranks.rank()
         self.n_chunks = world * p.accumulate  # chunk g: rows g, g + n_chunks, ... of the step's batch
         self.mine = [rank + world * a for a in range(p.accumulate)]  # this process's chunks
+        self.scaler = None  # set by fit for train.precision=16
 
     def run(self, position: int):
         t, p = self.cfg.train, self.cfg.pretrain
@@ -144,12 +155,16 @@ class BatchStep:
                 chunk = index[g::self.n_chunks]  # still sorted
                 x = self.norm(gather(self.split.images, chunk))
                 seed = (t.seed * 1_000_003 + step) * self.n_chunks + g  # one chunk: the single-batch seed
-                x = augment_batch(x, p.augment, torch.Generator().manual_seed(seed))
+                x = augment(x, p.augment, torch.Generator().manual_seed(seed))
                 y = self.labels[torch.as_tensor(chunk, device=t.device)]
+                if t.channels_last and x.dim() == 4:
+                    x = x.contiguous(memory_format=torch.channels_last)
                 with dist.sync_context(self.wrapped if ranks.world_size() > 1 else None, a == len(self.mine) - 1):
-                    logits = self.wrapped(x)
-                    loss = F.cross_entropy(logits, y)
-                    (loss / p.accumulate).backward()
+                    with autocast(self.cfg):
+                        logits = self.wrapped(x)
+                        loss = F.cross_entropy(logits.float(), y)
+                    scaled = loss / p.accumulate
+                    (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
                 total["loss"] += loss.detach() / p.accumulate
                 total["acc"] += (logits.argmax(1) == y).float().mean() / p.accumulate
             step += 1
@@ -171,14 +186,14 @@ def pretrain(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
     """Pre-train ``cfg.model`` (learner ``pretrain``) on all classes of ``cfg.data.train_split``."""
     check_pretrain_config(cfg)
     t, p = cfg.train, cfg.pretrain
-    check_device(t.device)
+    t.device = str(check_device(t.device))  # auto resolved: config.yaml records the device used
+    check_precision(cfg)
     run_dir, ckpt_dir, train_split, val_split, in_channels, norm = prepare_run(cfg, run_dir, ranks.is_main())
-    learner: SimpleShot = build_learner(cfg, in_channels).to(t.device)
+    learner: SimpleShot = prepare_model(cfg, build_learner(cfg, in_channels, load_init=not resume).to(t.device))
     head = make_head(p.head, learner.base_mean.numel(), train_split.num_classes, p.head_scale,
                      p.learn_head_scale).to(t.device)
     opt = _optimizer(cfg, [*learner.parameters(), *head.parameters()])
-    sched = (torch.optim.lr_scheduler.MultiStepLR(opt, p.milestones, t.lr_gamma) if p.milestones
-             else torch.optim.lr_scheduler.StepLR(opt, t.lr_step, t.lr_gamma))
+    sched = make_schedule(cfg, opt, milestones=p.milestones)
     val_sampler = validation_sampler(cfg, val_split)  # drawn as episodic validation draws them
     step = BatchStep(cfg, learner, head, train_split, norm)
     probe(learner, cfg, norm, train_split.images)

@@ -14,6 +14,9 @@ weights and the same metrics log rows as a run that was never interrupted.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +30,13 @@ from tqdm.auto import tqdm
 from episodes.interpolate import meta_batches
 
 from ..atomic import atomic_write_text, copy_file, remove_stale_temporaries
+from ..augment import Augment
 from ..config import Config
 from ..data.registry import load_from_config
 from ..evaluation import evaluate
 from ..evaluation.sharded import evaluate_sharded
 from ..learners.base import eval_mode
+from ..optim import build_optimizer, build_schedule, clip_gradients
 from ..runs import ranks
 from ..runs.build import build_learner, used_plugins
 from ..runs.checkpoint import (
@@ -52,6 +57,54 @@ from .resume import apply_changes, resume_changes
 
 __all__ = ["train", "fit", "EpisodeStep", "TrainResult", "TrainingError", "check_device", "episode_error", "probe",
            "seed_everything"]
+
+
+LOG = logging.getLogger("fewshot.train")
+
+
+class Progress:
+    """A tqdm bar on a terminal; elsewhere (stdout piped to a file, a batch job) one plain
+    ``logging`` line every ``train.log_every`` episodes (episode, loss, accuracy, lr, episodes/s,
+    ETA) and none of tqdm's carriage-return lines. Silent with ``train.progress: false`` and on
+    ranks other than 0; validation lines are always written on rank 0."""
+
+    def __init__(self, total: int, initial: int, desc: str, unit: str, enabled: bool, main: bool):
+        self.total, self.unit, self.main = total, unit, main
+        self.interactive = sys.stderr.isatty()
+        self.bar = tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True,
+                        disable=not (enabled and main and self.interactive))
+        self.lines = enabled and main and not self.interactive
+        self.start, self.first = time.perf_counter(), initial
+
+    def update(self, n: int) -> None:
+        self.bar.update(n)
+
+    def row(self, position: int, row: Dict[str, float], lr: float) -> None:
+        self.bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['acc']:.3f}")
+        if self.lines:
+            rate = (position - self.first) / max(time.perf_counter() - self.start, 1e-9)
+            eta = (self.total - position) / rate if rate > 0 else float("nan")
+            LOG.info("%s %d/%d  loss %.4f  acc %.3f  lr %.3g  %.1f %ss/s  ETA %s", self.unit, position, self.total,
+                     row["loss"], row["acc"], lr, row.get("episodes_per_s", rate), self.unit, _duration(eta))
+
+    def write(self, text: str) -> None:
+        if not self.main:
+            return
+        if self.interactive:
+            self.bar.write(text)
+        else:
+            LOG.info("%s", text)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _duration(seconds: float) -> str:
+    if seconds != seconds or seconds == float("inf"):
+        return "?"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 class TrainingError(RuntimeError):
@@ -91,6 +144,59 @@ class MetricWindow:
 
     def state_dict(self) -> Dict[str, Any]:
         return {"sums": dict(self.sums), "seen": self.seen}
+
+
+# What a checkpoint holds only for resuming; best.pt (what evaluation needs) leaves it out.
+RESUME_ONLY = ("optimizer", "scheduler", "grads", "scaler", "head")
+
+
+def slim(state: Dict[str, Any]) -> Dict[str, Any]:
+    """``state`` without what only resuming needs (optimiser and schedule state, gradients)."""
+    return {k: v for k, v in state.items() if k not in RESUME_ONLY}
+
+
+def make_optimizer(cfg: Config, params):
+    """``train.optimizer`` over ``params`` (episodic training)."""
+    t = cfg.train
+    return build_optimizer(params, t.optimizer, lr=t.lr, momentum=t.momentum, nesterov=t.nesterov,
+                           weight_decay=t.weight_decay)
+
+
+def make_schedule(cfg: Config, opt, milestones=()):
+    """``train.schedule`` stepped once per episode (per step for pre-training); ``milestones``
+    (pre-training's) turn the default ``step`` schedule into ``multistep``."""
+    t = cfg.train
+    name, ms = t.schedule, list(t.milestones)
+    if milestones and name == "step":
+        name, ms = "multistep", list(milestones)
+    return build_schedule(opt, name, total_steps=t.episodes, warmup_steps=t.warmup, step_size=t.lr_step,
+                          gamma=t.lr_gamma, milestones=ms, min_ratio=t.lr_min_ratio)
+
+
+def autocast(cfg: Config):
+    """The autocast context ``train.precision`` asks for (none for 32)."""
+    t = cfg.train
+    if t.precision == "32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if t.precision == "bf16" else torch.float16
+    return torch.autocast(device_type=torch.device(t.device).type, dtype=dtype)
+
+
+def check_precision(cfg: Config) -> None:
+    t = cfg.train
+    if t.precision == "16" and torch.device(t.device).type != "cuda":
+        raise ValueError(f"train.precision=16 (float16 with a gradient scaler) needs a CUDA device, but "
+                         f"train.device is {t.device!r}; use train.precision=bf16 on the CPU")
+
+
+def prepare_model(cfg: Config, learner):
+    """``train.channels_last`` and ``train.compile`` applied to a built learner (in place)."""
+    t = cfg.train
+    if t.channels_last:
+        learner.to(memory_format=torch.channels_last)
+    if t.compile:
+        learner.backbone.compile()  # nn.Module.compile: state_dict keys stay the same
+    return learner
 
 
 def run_state(cfg, learner, opt, sched, sampler, norm, in_channels, episode, best_val, log, window
@@ -166,7 +272,9 @@ def episode_error(err: ValueError, split, section: str, n_way: int, k_shot: int,
 
 
 def check_device(device: str) -> torch.device:
-    """``train.device`` as a torch.device, or a ValueError saying what is available."""
+    """``train.device`` as a torch.device (``auto``: CUDA when available, else CPU), or a
+    ValueError saying what is available."""
+    device = ranks.resolve_device(device)
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as err:
@@ -203,7 +311,8 @@ def resume_state(ckpt_dir: Path, cfg: Config, learner, opt, sched, sampler) -> O
     state = load_checkpoint(path, map_location=cfg.train.device)
     check_state(state, path, resume=True)  # before anything is written (metrics.jsonl, run.json)
     check_compatible(state, cfg, path)
-    # every key must match but those of RESUME_MAY_CHANGE (fewshot/engine/resume.py), which are applied
+    # every key must match (the recipe's optimizer, schedule, warmup, grad_clip, augment_*, precision
+    # included) but those of RESUME_MAY_CHANGE (fewshot/engine/resume.py), which are applied
     changes = resume_changes(state["config"], cfg.to_dict(), path, state["episode"])
     try:
         learner.load_state_dict(state["model"])
@@ -233,6 +342,8 @@ def prepare_run(cfg: Config, run_dir: Path, main: bool = True):
     Returns (run_dir, ckpt_dir, train_split, val_split or None, in_channels, normalizer).
     """
     t = cfg.train
+    if cfg.model.init:  # recorded as the file it was, wherever the run is evaluated from
+        cfg.model.init = str(Path(cfg.model.init).expanduser().resolve())
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     if main:
@@ -263,6 +374,27 @@ def validation_sampler(cfg: Config, val_split):
                if cfg.eval.episode_kind == "fixed" else err) from None
 
 
+def resident_images(cfg: Config, images) -> Optional[torch.Tensor]:
+    """The training images as one uint8 tensor on ``train.device`` when ``train.data_on_device``
+    says so (null: on CUDA when they take under half of its free memory), else None (gathered
+    from the host array per episode). Both paths give the same episodes and the same numbers."""
+    t = cfg.train
+    device = torch.device(t.device)
+    wanted = t.data_on_device
+    if wanted is None:
+        wanted = device.type == "cuda" and images.nbytes < 0.5 * torch.cuda.mem_get_info(device)[0]
+    if not wanted:
+        return None
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device)
+
+
+def gather_episode(images, resident: Optional[torch.Tensor], index: np.ndarray) -> torch.Tensor:
+    """uint8 images of ``index``: from the device-resident tensor when there is one."""
+    if resident is None:
+        return gather(images, index)
+    return resident[torch.from_numpy(np.asarray(index)).to(resident.device)]
+
+
 class EpisodeStep:
     """Episodic training's step: one episode (or a whole meta-batch, for learners that combine
     tasks) through ``learner.meta_batch_loss``; an optimiser step every ``train.meta_batch``
@@ -283,25 +415,45 @@ class EpisodeStep:
         # gradients on the last one
         self.local_batch = t.meta_batch // self.world
         self.ddp = dist.wrap(learner)
+        self.aug_support = Augment.parse(t.augment_support, "train.augment_support")
+        self.aug_query = Augment.parse(t.augment_query, "train.augment_query")
+        self.scaler = None  # set by fit for train.precision=16
+        self.resident = resident_images(cfg, train_split.images)
+
+    def _augment(self, tasks, position: int):
+        """Augmented support and query of each task, seeded by the episode (exact resumes)."""
+        if not (self.aug_support.enabled or self.aug_query.enabled):
+            return tasks
+        seed = (self.cfg.train.seed * 1_000_003 + position) * max(1, self.world) + ranks.rank()
+        g = torch.Generator().manual_seed(seed)
+        mean, std = self.norm.mean, self.norm.std
+        return [(self.aug_support(xs, g, mean, std), ys, self.aug_query(xq, g, mean, std), yq)
+                for xs, ys, xq, yq in tasks]
 
     def run(self, position: int) -> Iterator[Tuple[int, Dict[str, torch.Tensor], bool]]:
         """Forward and backward of each group of episodes: yields (episodes, mean outputs over
         the ranks, whether the optimiser steps now)."""
         t = self.cfg.train
         for group in meta_batches(self.sampler.iter_episodes(), self.local_batch if self.grouped else 1):
-            x = self.norm(gather(self.split.images, np.concatenate([e.indices for e in group])))
+            x = self.norm(gather_episode(self.split.images, self.resident,
+                                         np.concatenate([e.indices for e in group])))
+            if t.channels_last and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
             tasks = [episode_task(xe, e.spec) for xe, e in zip(x.split([len(e.indices) for e in group]), group)]
             n = len(group) * self.world
             position += n
+            tasks = self._augment(tasks, position)
             stepping = position % t.meta_batch == 0 or position == t.episodes
             with dist.sync_context(self.ddp, stepping):
-                if self.ddp is not None:
-                    out = self.ddp(tasks, group[0].spec.n_way)
-                else:
-                    out = self.learner.meta_batch_loss(tasks, group[0].spec.n_way)
+                with autocast(self.cfg):
+                    if self.ddp is not None:
+                        out = self.ddp(tasks, group[0].spec.n_way)
+                    else:
+                        out = self.learner.meta_batch_loss(tasks, group[0].spec.n_way)
                 mean = ranks.mean_over_ranks(out)
                 if torch.isfinite(mean["loss"]):
-                    (out["loss"] * len(group) / self.local_batch).backward()
+                    loss = out["loss"].float() * len(group) / self.local_batch
+                    (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
             yield n, mean, stepping
 
     def before_checkpoint(self, position: int, validating: bool) -> None:
@@ -327,12 +479,18 @@ def fit(cfg: Config, step, learner, opt, sched, run_dir: Path, ckpt_dir: Path, v
     t = cfg.train
     main = ranks.is_main()
     sampler = step.sampler
+    scaler = torch.amp.GradScaler("cuda") if t.precision == "16" else None
+    step.scaler = scaler
     state = resume_state(ckpt_dir, cfg, learner, opt, sched, sampler) if resume else None
     if resume and state is None:
         tqdm.write(f"no checkpoint in {ckpt_dir} yet: starting from {step.unit} 0")
     if state:
         step.load_extra(state)
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
     position, best_val = (state["episode"], state["best_val"]) if state else (0, None)
+    # early stopping (train.patience): validations since the best one; a stopped run stays stopped
+    since_best, stopped = (state.get("since_best", 0), state.get("stopped", False)) if state else (0, False)
     saved_at = position if state else None  # position of the newest checkpoint on disk
     log, window = open_run_logs(cfg, run_dir, state, main)
     if state:  # last: nothing above may draw random numbers after this
@@ -340,14 +498,15 @@ def fit(cfg: Config, step, learner, opt, sched, run_dir: Path, ckpt_dir: Path, v
 
     def checkpoint() -> Dict[str, Any]:  # a collective under DDP: every rank builds it
         out = run_state(cfg, learner, opt, sched, sampler, norm, in_channels, position, best_val, log, window)
-        return {**out, **step.extra_state()}
+        extra = {"scaler": scaler.state_dict()} if scaler is not None else {}
+        return {**out, **step.extra_state(), **extra, "since_best": since_best, "stopped": stopped}
 
     start = time.perf_counter()
-    bar = tqdm(total=t.episodes, initial=position, desc=step.name, disable=not (t.progress and main),
-               dynamic_ncols=True)
+    bar = Progress(t.episodes, position, step.name, step.unit, t.progress, main)
     learner.train()
+    last = None
     try:
-        for n, mean, stepping in step.run(position):
+        for n, mean, stepping in ([] if stopped else step.run(position)):
             position += n
             if not torch.isfinite(mean["loss"]):
                 kept = (f"the last good checkpoint is kept: {ckpt_dir / 'last.pt'} ({step.unit} {saved_at})"
@@ -357,7 +516,14 @@ def fit(cfg: Config, step, learner, opt, sched, run_dir: Path, ckpt_dir: Path, v
                                     "Lower train.lr or check the data.")
             lr = opt.param_groups[0]["lr"]
             if stepping:
-                opt.step()
+                if scaler is not None:
+                    scaler.unscale_(opt)
+                clip_gradients(learner.parameters(), t.grad_clip)
+                if scaler is not None:
+                    scaler.step(opt)
+                    scaler.update()
+                else:
+                    opt.step()
                 opt.zero_grad(set_to_none=True)
             for _ in range(n):
                 sched.step()
@@ -367,31 +533,40 @@ def fit(cfg: Config, step, learner, opt, sched, run_dir: Path, ckpt_dir: Path, v
             if _crossed(position, n, t.log_every) or final:
                 row = window.flush()
                 log.write("train", position, lr=lr, **row)
-                bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['acc']:.3f}")
+                bar.row(position, row, lr)
             validate = val_split is not None and (_crossed(position, n, t.val_every) or final)
             step.before_checkpoint(position, validate)
             if validate:
                 res = evaluate_sharded(evaluate, learner, val_split, norm, val_sampler)
                 log.write("val", position, val_acc=res.mean, val_ci95=res.ci95)
-                if main:
-                    bar.write(f"{step.unit} {position}: validation {res}")
+                bar.write(f"{step.unit} {position}: validation {res}")
                 if best_val is None or res.mean > best_val:
-                    best_val = res.mean
+                    best_val, since_best = res.mean, 0
                     check_weights(learner, position, "the previous best.pt is kept")
                     best = checkpoint()
                     if main:
-                        save_checkpoint(best, ckpt_dir / "best.pt")
-            if _crossed(position, n, t.ckpt_every) or final:
+                        save_checkpoint(slim(best), ckpt_dir / "best.pt")
+                else:
+                    since_best += 1
+                if t.patience and since_best >= t.patience and not final:
+                    stopped = True
+                    bar.write(f"{step.unit} {position}: early stop, no better validation in {since_best} "
+                              f"validations (train.patience={t.patience}); best {100 * best_val:.2f}%")
+            if _crossed(position, n, t.ckpt_every) or final or stopped:
                 check_weights(learner, position, f"the last good checkpoint ({step.unit} {saved_at}) is kept")
                 last = checkpoint()
                 if main:
                     save_last(last, ckpt_dir, t.keep_last)
                 saved_at = position
+            if stopped:
+                break
     finally:
         bar.close()
         log.close()
     if val_split is None and main:  # no validation: the final weights are the "best"
-        copy_file(ckpt_dir / "last.pt", ckpt_dir / "best.pt")
+        if last is None:  # a resumed run that had already finished
+            last = load_checkpoint(ckpt_dir / "last.pt")
+        save_checkpoint(slim(last), ckpt_dir / "best.pt")
     ranks.barrier()  # the other ranks read the checkpoints next (final evaluation)
     return TrainResult(run_dir, position, best_val, time.perf_counter() - start)
 
@@ -403,13 +578,14 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
     episode 0 when the run was stopped before its first checkpoint).
     """
     t = cfg.train
-    check_device(t.device)
+    t.device = str(check_device(t.device))  # auto resolved: config.yaml records the device used
+    check_precision(cfg)
     dist.check_train(t)
     world = ranks.world_size()
     run_dir, ckpt_dir, train_split, val_split, in_channels, norm = prepare_run(cfg, run_dir, ranks.is_main())
-    learner = build_learner(cfg, in_channels).to(t.device)
-    opt = torch.optim.Adam(learner.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=t.lr_step, gamma=t.lr_gamma)
+    learner = prepare_model(cfg, build_learner(cfg, in_channels, load_init=not resume).to(t.device))
+    opt = make_optimizer(cfg, learner.parameters())
+    sched = make_schedule(cfg, opt)
     try:
         sampler = build_sampler(t, train_split, t.episodes, t.seed, classes=cfg.data.train_classes,
                                 tasks=cfg.data.train_tasks, subset_seed=cfg.data.subset_seed)

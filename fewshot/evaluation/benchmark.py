@@ -25,6 +25,7 @@ from ..learners import create_learner
 from ..runs.checkpoint import load_learner, resolve_checkpoint
 from ..runs.inputs import Normalizer
 from ..runs.lock import run_lock
+from ..runs.ranks import resolve_device
 from .evaluate import embed_split, evaluate
 from .run_eval import episode_csv_name, merge_results, writable_results_dir, write_episode_csv
 
@@ -79,6 +80,7 @@ def evaluate_grid(runs: Sequence[Path], targets: Sequence[Target], ways: Sequenc
         untrained: also evaluate each architecture with fresh weights (the floor).
         record: also merge the rows into each run's ``results.json``.
     """
+    device = resolve_device(device)
     rows: List[Dict[str, Any]] = []
     for run in runs:
         if Path(run).suffix == ".npz":  # precomputed features: the file is its own data set

@@ -122,7 +122,7 @@ def embed_split(learner, images: np.ndarray, normalizer: Normalizer, batch_size:
     chunks = []
     starts = range(0, len(images), batch_size)
     with eval_mode(learner):
-        for start in tqdm(starts, desc="embedding", disable=not progress, leave=False):
+        for start in tqdm(starts, desc="embedding", disable=None if progress else True, leave=False):
             x = normalizer(torch.from_numpy(np.array(images[start:start + batch_size])))
             chunks.append(learner.embed(x))
     return torch.cat(chunks)
@@ -180,7 +180,7 @@ def _evaluate(learner, split, normalizer, sampler, feature_cache, features, prog
     shape = sampler.fixed_shape
     desc = f"eval {shape[0]}w{shape[1]}s" if shape else f"eval {_kind(sampler.describer)}"
     for episode in tqdm(sampler.iter_episodes(), total=len(sampler), desc=desc,
-                        disable=not progress, leave=False):
+                        disable=None if progress else True, leave=False):
         spec = episode.spec
         ys, yq = spec_labels(spec, device)
         n_support = spec.support_size

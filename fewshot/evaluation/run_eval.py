@@ -227,6 +227,7 @@ def evaluate_run(target: Path, split: Optional[str] = None, n_way: Optional[int]
     Returns:
         One result per (shot setting, seed), each with its ``seed``.
     """
+    device = ranks.resolve_device(device)
     ckpt, run_dir = resolve_checkpoint(target)
     ckpt, run_dir = ckpt.resolve(), run_dir.resolve()
     results_dir = writable_results_dir(run_dir, out_dir) if ranks.is_main() else Path(out_dir or run_dir)

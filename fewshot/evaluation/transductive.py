@@ -137,7 +137,7 @@ def evaluate_transductive(features: torch.Tensor, labels: np.ndarray, method: st
     accs = []
     with torch.no_grad():
         for lo in tqdm(range(0, len(index), chunk), desc=f"{method} {n_way}w{k_shot}s",
-                       disable=not progress, leave=False):
+                       disable=None if progress else True, leave=False):
             z = features[index[lo:lo + chunk]]  # (E, S + Q, D)
             zs, zq = preprocess(z[:, :n_support], z[:, n_support:], norm, shift, base_mean)
             probs = run_method(method, zs, ys.expand(len(z), -1), zq, n_way, **options)

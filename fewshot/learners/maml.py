@@ -10,6 +10,16 @@
   weight (``inner_lrs``, initialised to ``inner_lr``), meta-trained with the weights.
 
 Meta-batch: the trainer averages ``train.meta_batch`` episode losses per optimiser step.
+
+Engines (``engine``, i.e. ``model.options.engine``): ``"learn2learn"`` clones the network and
+adapts one task at a time (learn2learn's ``MAML`` / ``MetaSGD`` wrappers); ``"vectorised"``
+adapts every task of a meta-batch (or every test episode of a chunk) at once, weights stacked
+over tasks (:mod:`fewshot.learners.functional_maml`): same meta-gradients, same
+running statistics, same predictions. With the vectorised engine the learner offers
+``combines_tasks``, so the trainer hands ``meta_batch_loss`` a whole meta-batch (episodes of one
+shape); ``adapt_many`` evaluates many episodes at once with either engine. Task interpolation
+(``model.options.interpolation``) adapts through learn2learn, one task at a time, whatever the
+engine (its inner loop runs the task program on a learn2learn clone).
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ConfigError
+from . import functional_maml as fm
 from .base import Learner
 
 BN_MODES = ("transductive", "running")
@@ -90,20 +101,26 @@ class MAML(Learner):
         n_way: outputs of the head (the largest number of ways an episode may have).
         inner_steps: SGD steps on the support during training (5 on miniImageNet).
         inner_lr: inner step size alpha (0.01 on miniImageNet; the Meta-SGD initial value).
-        eval_inner_steps: steps at evaluation (the reference code uses 10); default inner_steps.
+        eval_inner_steps: steps at evaluation (default 10, as the reference code); None = inner_steps.
         first_order: drop second-order terms (FOMAML).
         bn: ``"transductive"`` or ``"running"``, see above.
+        engine: ``"learn2learn"`` (one task at a time) or ``"vectorised"`` (all tasks at once),
+            see the module docstring.
     """
 
     uses_features = False
 
     def __init__(self, backbone: nn.Module, feature_dim: int, n_way: int = 5, inner_steps: int = 5,
-                 inner_lr: float = 0.01, eval_inner_steps: Optional[int] = None,
-                 first_order: bool = False, bn: str = "transductive"):
+                 inner_lr: float = 0.01, eval_inner_steps: Optional[int] = 10,
+                 first_order: bool = False, bn: str = "transductive", engine: str = "learn2learn"):
         super().__init__(backbone)
         _l2l()  # fail when the learner is chosen, not at the first episode
         if bn not in BN_MODES:
             raise ValueError(f"{type(self).__name__} option bn must be one of {BN_MODES}, got {bn!r}")
+        if engine not in fm.ENGINES:
+            raise ValueError(f"{type(self).__name__} option engine (model.options.engine) must be one of "
+                             f"{fm.ENGINES}, got {engine!r}")
+        self.engine = engine
         for name, value in (("feature_dim", feature_dim), ("n_way", n_way), ("inner_steps", inner_steps),
                             ("eval_inner_steps", inner_steps if eval_inner_steps is None else eval_inner_steps)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -136,6 +153,14 @@ class MAML(Learner):
         """What the adapted module receives: images for MAML, features for ANIL."""
         return x
 
+    def _step_sizes(self) -> Dict[str, object]:
+        """Name (in ``_adaptable()``) -> inner step size, for the vectorised engine."""
+        return {k: self.inner_lr for k, _ in self._adaptable().named_parameters()}
+
+    def _inputs_pair(self, support: Optional[torch.Tensor], query: Optional[torch.Tensor]) -> tuple:
+        """``_inputs`` of T tasks' support (T, n_s, ...) and query (T, n_q, ...); either may be None."""
+        return support, query
+
     # ------------------------------------------------------------------ inner loop
     def _check_ways(self, n_way: int) -> None:
         if n_way > self.head.out_features:
@@ -157,6 +182,8 @@ class MAML(Learner):
             (adapted learn2learn module, last inner loss detached).
         """
         self._check_ways(n_way)
+        if self.engine == "vectorised":
+            return self._adapt_vectorised(support, support_labels, n_way, steps, second_order)
         learner = self._algorithm().clone()
         loss = torch.zeros(())
         for _ in range(steps):
@@ -171,6 +198,8 @@ class MAML(Learner):
         Support and query go through the network separately, as in the reference code (with
         ``bn="transductive"`` each is normalised with its own statistics).
         """
+        if self.engine == "vectorised":
+            return self._meta_batch_loss_vectorised([(support, support_labels, query, query_labels)], n_way)
         steps = self.inner_steps if self.training else self.eval_inner_steps
         learner, inner = self.adapt(self._inputs(support), support_labels, n_way, steps,
                                     second_order=not self.first_order)
@@ -187,6 +216,14 @@ class MAML(Learner):
                                "under torch.enable_grad()")
         steps = self.inner_steps if self.training else self.eval_inner_steps
         second_order = self.training and not self.first_order
+        if self.engine == "vectorised":
+            recorder = fm._Recorder(self.backbone)
+            inputs, _ = self._inputs_pair(support[None], None)
+            params, _, inner = self._inner_vectorised(recorder, inputs, support_labels[None], n_way, steps,
+                                                      second_order)
+            fm.apply_running_updates(recorder, inner)
+            self._adapted = (params, n_way)
+            return
         learner, _ = self.adapt(self._inputs(support), support_labels, n_way, steps, second_order)
         self._adapted = (learner, n_way)
 
@@ -195,7 +232,101 @@ class MAML(Learner):
         if self._adapted is None:
             raise RuntimeError("call fit_support(support, labels, n_way) before forward(query)")
         learner, n_way = self._adapted
+        if self.engine == "vectorised":
+            recorder = fm._Recorder(self.backbone)
+            _, inputs = self._inputs_pair(None, query[None])
+            logits, stats = fm.batched_forward(self._adaptable(), recorder, learner, inputs)
+            fm.apply_running_updates(recorder, [stats])
+            return logits[0, :, :n_way]
         return learner(self._inputs(query))[:, :n_way]
+
+    # ------------------------------------------------------------------ vectorised engine
+    @property
+    def combines_tasks(self) -> bool:
+        """The vectorised engine adapts the tasks of a meta-batch together (they share one shape);
+        learn2learn's gets them one at a time."""
+        return self.engine == "vectorised"
+
+    def meta_batch_loss(self, tasks, n_way: int) -> Dict[str, torch.Tensor]:
+        """Mean over the tasks of :meth:`episode_loss`; all tasks at once on the vectorised engine."""
+        if self.engine == "vectorised":
+            return self._meta_batch_loss_vectorised(tasks, n_way)
+        return super().meta_batch_loss(tasks, n_way)
+
+    def _inner_vectorised(self, recorder, inputs: torch.Tensor, labels: torch.Tensor, n_way: int, steps: int,
+                          second_order: bool, track: Optional[bool] = None):
+        """``functional_maml.inner_loop`` on the adaptable weights; ``track`` defaults to training mode."""
+        theta = dict(self._adaptable().named_parameters())
+        return fm.inner_loop(self._adaptable(), recorder, theta, self._step_sizes(), inputs, labels, n_way,
+                             steps, second_order, track=self.training if track is None else track)
+
+    def _adapt_vectorised(self, support, support_labels, n_way, steps, second_order):
+        """``adapt`` of one task on the vectorised engine: (name -> adapted weights dict, loss)."""
+        recorder = fm._Recorder(self.backbone)
+        params, loss, passes = self._inner_vectorised(recorder, support[None], support_labels[None], n_way,
+                                                      steps, second_order)
+        fm.apply_running_updates(recorder, passes)
+        return {k: v[0] for k, v in params.items()}, loss[0]
+
+    def _meta_batch_loss_vectorised(self, tasks, n_way: int) -> Dict[str, torch.Tensor]:
+        """tasks: B tuples (support, support_labels, query, query_labels) of one shape."""
+        self._check_ways(n_way)
+        xs, ys, xq, yq = fm.stack_tasks(tasks)
+        steps = self.inner_steps if self.training else self.eval_inner_steps
+        recorder = fm._Recorder(self.backbone)
+        support, query = self._inputs_pair(xs, xq)
+        params, inner, passes = self._inner_vectorised(recorder, support, ys, n_way, steps,
+                                                       second_order=not self.first_order, track=True)
+        logits, stats = fm.batched_forward(self._adaptable(), recorder, params, query)
+        # learn2learn's order, per task: the inner steps' passes, then the query's
+        fm.apply_running_updates(recorder, passes + [stats])
+        losses = fm.task_losses(logits, yq, n_way)
+        acc = (logits[..., :n_way].argmax(-1) == yq).float().mean()
+        loss = losses.mean()
+        return {"loss": loss, "ce": loss.detach(), "acc": acc.detach(), "inner_loss": inner.mean()}
+
+    def adapt_many(self, support: torch.Tensor, support_labels: torch.Tensor, query: torch.Tensor,
+                   n_way: int, chunk: Optional[int] = None) -> torch.Tensor:
+        """Adapt to E episodes of one shape and classify their queries, as ``fit_support`` then
+        ``forward`` would episode by episode (the batched evaluation hook).
+
+        Args:
+            support: (E, n_support, C, H, W); support_labels: (E, n_support); query: (E, n_query, C, H, W).
+            chunk: episodes adapted at once (vectorised engine); None picks it from a memory budget
+                (``functional_maml.EVAL_MEMORY_BUDGET`` bytes of activations).
+
+        Returns:
+            (E, n_query, n_way) logits, detached.
+        """
+        n_episodes = support.shape[0]
+        if self.engine != "vectorised":
+            out = []
+            for e in range(n_episodes):
+                with torch.enable_grad():
+                    self.fit_support(support[e], support_labels[e], n_way)
+                with torch.no_grad():
+                    out.append(self(query[e]))
+            return torch.stack(out)
+        if chunk is None:
+            chunk = fm.auto_chunk(self.backbone, support[0, :1], support.shape[1] + query.shape[1])
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+            raise ValueError(f"chunk (eval.chunk) must be an integer >= 1, got {chunk!r}")
+        self._check_ways(n_way)
+        steps = self.inner_steps if self.training else self.eval_inner_steps
+        second_order = self.training and not self.first_order
+        out = []
+        for part in fm.chunks(n_episodes, chunk):
+            recorder = fm._Recorder(self.backbone)
+            with torch.set_grad_enabled(self.training):  # ANIL's features: no graph needed to evaluate
+                inputs, inputs_q = self._inputs_pair(support[part], query[part])
+            with torch.enable_grad():
+                params, _, passes = self._inner_vectorised(recorder, inputs, support_labels[part], n_way, steps,
+                                                           second_order)
+            with torch.no_grad():
+                logits, stats = fm.batched_forward(self._adaptable(), recorder, params, inputs_q)
+            fm.apply_running_updates(recorder, passes + [stats])
+            out.append(logits[..., :n_way].detach())
+        return torch.cat(out)
 
 
 class FOMAML(MAML):
@@ -224,6 +355,18 @@ class ANIL(MAML):
     def _inputs(self, x: torch.Tensor) -> torch.Tensor:
         return self.embed(x)
 
+    def _inputs_pair(self, support: Optional[torch.Tensor], query: Optional[torch.Tensor]) -> tuple:
+        """Features task by task (support, then query, as learn2learn's loop embeds them, so
+        running statistics move in its order): the backbone's weights are shared, so batching
+        over tasks would only add work."""
+        zs, zq = [], []
+        for t in range(len(support if support is not None else query)):
+            if support is not None:
+                zs.append(self.embed(support[t]))
+            if query is not None:
+                zq.append(self.embed(query[t]))
+        return (torch.stack(zs) if zs else None), (torch.stack(zq) if zq else None)
+
     def logits_from_features(self, zs: torch.Tensor, ys: torch.Tensor, zq: torch.Tensor,
                              n_way: int) -> torch.Tensor:
         """zs: (n_support, D), ys: (n_support,), zq: (n_query, D) -> (n_query, n_way) logits
@@ -231,7 +374,39 @@ class ANIL(MAML):
         steps = self.inner_steps if self.training else self.eval_inner_steps
         with torch.enable_grad():
             head, _ = self.adapt(zs, ys, n_way, steps, second_order=self.training and not self.first_order)
+        if self.engine == "vectorised":
+            return torch.func.functional_call(self.head, head, (zq,))[:, :n_way]
         return head(zq)[:, :n_way]
+
+    def logits_from_features_many(self, zs: torch.Tensor, ys: torch.Tensor, zq: torch.Tensor, n_way: int,
+                                  chunk: Optional[int] = None) -> torch.Tensor:
+        """``logits_from_features`` of E episodes at once (the batched feature-cached evaluation hook).
+
+        Args:
+            zs: (E, n_support, D); ys: (E, n_support); zq: (E, n_query, D).
+            chunk: episodes adapted at once (vectorised engine); None: all of them.
+
+        Returns:
+            (E, n_query, n_way) logits, detached.
+        """
+        if self.engine != "vectorised":
+            with torch.no_grad():
+                return torch.stack([self.logits_from_features(zs[e], ys[e], zq[e], n_way) for e in range(len(zs))])
+        chunk = len(zs) if chunk is None else chunk
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+            raise ValueError(f"chunk (eval.chunk) must be an integer >= 1, got {chunk!r}")
+        self._check_ways(n_way)
+        steps = self.inner_steps if self.training else self.eval_inner_steps
+        out = []
+        for part in fm.chunks(len(zs), chunk):
+            recorder = fm._Recorder(self.head)
+            with torch.enable_grad():
+                params, _, _ = self._inner_vectorised(recorder, zs[part].detach(), ys[part], n_way, steps,
+                                                      self.training and not self.first_order)
+            with torch.no_grad():
+                logits, _ = fm.batched_forward(self.head, recorder, params, zq[part])
+            out.append(logits[..., :n_way].detach())
+        return torch.cat(out)
 
 
 class MetaSGD(MAML):
@@ -245,3 +420,7 @@ class MetaSGD(MAML):
 
     def _algorithm(self):
         return _l2l().algorithms.MetaSGD(self._adaptable(), lrs=self.inner_lrs, first_order=self.first_order)
+
+    def _step_sizes(self) -> Dict[str, object]:
+        names = [k for k, _ in self._adaptable().named_parameters()]
+        return dict(zip(names, self.inner_lrs))

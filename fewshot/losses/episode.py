@@ -44,7 +44,7 @@ class LossOptions:
     margin: float = 0.5  # Proto-Triplet margin
     icnn_k: int = 4  # ICNN neighbours
     icnn_variant: str = "support"  # support | query | full, for the term "icnn"
-    icnn_style: str = "paper"  # paper | authors (see fewshot.losses.icnn)
+    icnn_style: str = "authors"  # authors (their code, default) | paper (see fewshot.losses.icnn)
     icnn_query_target: str = "support"  # support | prototypes, for the query variant
 
 

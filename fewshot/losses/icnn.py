@@ -4,7 +4,10 @@ The score rates how well a labelled point set is clustered by class, looking at 
 point's k nearest neighbours in a target set (the same set, or another one). Distances are
 d = sqrt(||a - b||^2 + 1e-6), as in the authors' code (maumruiz/FSL-Loss).
 
-``style="paper"`` (default; the definition of the project's METHODS.md), per source point i:
+``style="authors"`` is the default: the paper's numbers come from the authors' code, and the
+written definition gives losses 8-30x larger in the variants their scripts run.
+
+``style="paper"`` (the definition of the project's METHODS.md), per source point i:
 
 * neighbours: target points sorted by distance, self excluded only when source and target are
   the same set; keep the first k (k is capped at the number of neighbours available);
@@ -18,12 +21,13 @@ d = sqrt(||a - b||^2 + 1e-6), as in the authors' code (maumruiz/FSL-Loss).
 * gamma = mean over points of the fraction of same-class points among their k neighbours;
 * score = ((lambda_sc + lambda_dc) / 2 + gamma) / 2 in (0, 1];  loss = -log(score).
 
-``style="authors"`` reproduces ``modified_score`` of maumruiz/FSL-Loss (up to its 1e-7 guards):
+``style="authors"`` (default) reproduces ``modified_score`` of maumruiz/FSL-Loss, 1e-7 guards included:
 k is capped to m - 2 for a target of m points; the ``window`` (default k + 1) nearest neighbours
 are looked up after *always* dropping the first one (self when the sets are the same, but the
 true nearest neighbour otherwise: a bug for the query variant); nn_dc is searched inside that
 window only (none found -> nd = 0); nd is divided by max(1, row max of nd) instead of being
-capped; gamma is 1 whenever k had to be capped. Use it to reproduce their numbers.
+capped; gamma is 1 whenever k had to be capped, and otherwise divides by k even when the
+window is shorter than k (full variant with shots + queries < k).
 """
 
 from __future__ import annotations
@@ -54,22 +58,36 @@ def _neighbours_paper(points, labels, target, target_labels, same, k):
     return dist, same_class, nd, None
 
 
-def _neighbours_authors(points, labels, target, target_labels, k, window):
+def _score_authors(points, labels, target, target_labels, k, window):
+    """``modified_score`` of maumruiz/FSL-Loss, step by step, with its 1e-7 guards."""
+    eps = 1e-7
     m = target.shape[0]
-    k = m - 2 if k + 2 >= m else k
     capped = k + 2 >= m
+    k = m - 2 if capped else k
     window = k + 1 if window is None else window
-    k = min(k, window)
     if k < 1 or window + 1 > m:
         raise ValueError(f"ICNN (authors style) needs a target of at least max(3, window + 1) points, "
                          f"got {m} with window {window}")
     dist_w, index = euclidean(points, target).topk(window + 1, dim=1, largest=False)
     dist_w, index = dist_w[:, 1:], index[:, 1:]  # their code always drops the first neighbour
-    same_w = target_labels[index] == labels.unsqueeze(1)
-    nn_dc = dist_w.masked_fill(same_w, float("inf")).min(dim=1).values
-    nd = dist_w[:, :k] / nn_dc.unsqueeze(1)
+    same_w = (target_labels[index] == labels.unsqueeze(1)).to(dist_w.dtype)  # (n, window)
+    other_w = 1.0 - same_w
+    dc_dist = dist_w * other_w
+    nn_dc = dc_dist.masked_fill(dc_dist == 0, float("inf")).min(dim=1).values  # inf: none in window
+    # k may exceed the window (full variant with shots + queries < k): slicing keeps the window,
+    # but gamma below still divides by k, as their code does
+    nd = dist_w[:, :k] / (nn_dc.unsqueeze(1) + eps)
     nd = nd / nd.max(dim=1, keepdim=True).values.clamp(min=1.0)
-    return dist_w[:, :k], same_w[:, :k], nd, (1.0 if capped else None)
+    sc = same_w[:, :k]
+    sc_counts = sc.sum(1)
+    lambda_sc = 1 - ((nd * sc).sum(1) / (sc_counts + eps)).sum() / (torch.count_nonzero(sc_counts) + eps)
+    dc = other_w[:, :k]
+    dcn = dc_dist[:, :k] / (dc_dist[:, :k].max() + eps)
+    dc_counts = dc.sum(1)
+    lambda_dc = (dcn.sum(1) / (dc_counts + eps)).sum() / (torch.count_nonzero(dc_counts) + eps)
+    lambda_dc = (lambda_dc - (1.0 if bool((dc == 0).all()) else 0.0)).abs()
+    gamma = (sc_counts / k).sum() / len(labels) if not capped else dist_w.new_ones(())
+    return ((lambda_sc + lambda_dc) / 2 + gamma) / 2
 
 
 def _score(dist: torch.Tensor, same_class: torch.Tensor, nd: torch.Tensor,
@@ -95,7 +113,7 @@ def _score(dist: torch.Tensor, same_class: torch.Tensor, nd: torch.Tensor,
 
 
 def icnn_score(points: torch.Tensor, labels: torch.Tensor, target: Optional[torch.Tensor] = None,
-               target_labels: Optional[torch.Tensor] = None, k: int = 4, style: str = "paper",
+               target_labels: Optional[torch.Tensor] = None, k: int = 4, style: str = "authors",
                window: Optional[int] = None) -> torch.Tensor:
     """ICNN score of ``points`` against ``target`` (default: the points themselves).
 
@@ -105,7 +123,8 @@ def icnn_score(points: torch.Tensor, labels: torch.Tensor, target: Optional[torc
         target: (m, D) embeddings to take neighbours from; None = ``points`` (self excluded).
         target_labels: (m,) labels of ``target``; required with ``target``.
         k: neighbours per point (default 4, as in the paper).
-        style: "paper" (default) or "authors" (see the module docstring).
+        style: "authors" (default: the authors' code, which the paper's numbers come from) or
+            "paper" (the written definition; see the module docstring).
         window: authors style only: neighbours searched for nn_dc (their ``ipc``; default k + 1).
 
     Returns:
@@ -129,7 +148,7 @@ def icnn_score(points: torch.Tensor, labels: torch.Tensor, target: Optional[torc
     if style == "paper":
         parts = _neighbours_paper(points, labels, target, target_labels, same, k)
     else:
-        parts = _neighbours_authors(points, labels, target, target_labels, k, window)
+        return _score_authors(points, labels, target, target_labels, k, window)
     return _score(*parts)
 
 
@@ -143,7 +162,7 @@ ICNN_VARIANTS = ("support", "query", "full")
 
 def episode_icnn_loss(variant: str, zs: torch.Tensor, ys: torch.Tensor, zq: torch.Tensor,
                       yq: torch.Tensor, prototypes: Optional[torch.Tensor] = None, k: int = 4,
-                      style: str = "paper", query_target: str = "support") -> torch.Tensor:
+                      style: str = "authors", query_target: str = "support") -> torch.Tensor:
     """ICNN loss of one episode, in the authors' three variants.
 
     * ``support``: the support set against itself (self excluded). With 1 shot no point has a

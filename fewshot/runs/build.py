@@ -10,11 +10,13 @@ from typing import List
 import torch
 
 from ..backbones import create_backbone
+from ..backbones.weights import load_weights
 from ..config import Config
 from ..interpolation import wrap_interpolation
 from ..learners import LEARNERS, create_learner
 from ..learners.base import eval_mode
 from ..registry import IMPORTED, plugin_modules
+from .ranks import is_main
 
 
 def used_plugins(cfg: Config) -> List[str]:
@@ -27,10 +29,30 @@ def used_plugins(cfg: Config) -> List[str]:
     return sorted(set(used) | set(IMPORTED))
 
 
-def build_learner(cfg: Config, in_channels: int):
-    """Backbone and learner named in ``cfg.model``, for images with ``in_channels`` channels."""
+def build_backbone(cfg: Config, in_channels: int, load_init: bool = False):
+    """The backbone ``cfg.model`` names, with ``model.backbone_options``; with ``load_init``,
+    filled from ``model.init`` (a report of what fitted is printed)."""
     m = cfg.model
-    backbone = create_backbone(m.backbone, in_channels=in_channels, width=m.width)
+    try:
+        backbone = create_backbone(m.backbone, in_channels=in_channels, width=m.width, **m.backbone_options)
+    except TypeError as err:
+        raise ValueError(f"backbone {m.backbone!r} does not take model.backbone_options "
+                         f"{sorted(m.backbone_options)}: {err}") from None
+    if load_init and m.init:
+        report = load_weights(backbone, m.init, strict=m.init_strict)
+        if is_main():
+            print(f"model.init: {report}")
+    return backbone
+
+
+def build_learner(cfg: Config, in_channels: int, load_init: bool = False):
+    """Backbone and learner named in ``cfg.model``, for images with ``in_channels`` channels.
+
+    ``load_init`` (training only): start the backbone from ``model.init``; before the learner is
+    built, since some learners (MAML with ``bn: transductive``) reshape the backbone.
+    """
+    m = cfg.model
+    backbone = build_backbone(cfg, in_channels, load_init)
     kwargs = dict(m.options)
     interpolation = kwargs.pop("interpolation", None)  # a wrapper, not a learner option
     info = LEARNERS.info(m.learner)  # an unknown learner: ValueError listing the learners

@@ -18,7 +18,7 @@ from typing import Any, Dict, Tuple, Union
 
 import torch
 
-from ..atomic import atomic_write, atomic_write_text, copy_file, remove_stale_temporaries  # noqa: F401 (re-exported)
+from ..atomic import atomic_write, copy_file
 from ..config import Config, config_from_dict
 from ..registry import import_plugins
 from .build import build_learner

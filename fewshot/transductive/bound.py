@@ -99,7 +99,7 @@ def _labels(logits: torch.Tensor, fixed: Optional[torch.Tensor]) -> torch.Tensor
 
 def bound_update(unary: torch.Tensor, affinity: Optional[torch.Tensor], lam: float,
                  fixed: Optional[torch.Tensor] = None, max_iter: int = 20,
-                 tol: float = 1e-6) -> BoundResult:
+                 tol: float = 1e-6, clamp: bool = True) -> BoundResult:
     """Iterate :func:`bound_step` from Z^0 = softmax(-a), every episode to its own convergence.
 
     An episode that has converged is frozen while the others go on, so a batch gives exactly
@@ -110,9 +110,11 @@ def bound_update(unary: torch.Tensor, affinity: Optional[torch.Tensor], lam: flo
         affinity: dense (E, P, P) W, (E, P, m) neighbour lists (see
             :mod:`~fewshot.transductive.affinity`), or None.
         lam: Laplacian weight (0 gives plain softmax(-a) assignments).
-        fixed: (E, S, K) assignments of the first S rows, never changed.
-        max_iter: at most this many updates (LaplacianShot: 20).
-        tol: stop when |E_new - E_old| <= tol * |E_old|.
+        fixed: (E, S, K) assignments of the first S rows.
+        max_iter: at most this many updates (LaplacianShot: 20; SLK: 600).
+        tol: stop when |E_new - E_old| <= tol * |E_old| (LaplacianShot: 1e-6; SLK: 1e-7).
+        clamp: keep the ``fixed`` rows at their values in every update (True), or only start
+            from them and let them follow the updates like any other row (False, SLK's code).
     """
     if max_iter < 1:
         raise ValueError(f"max_iter must be >= 1, got {max_iter}")
@@ -125,8 +127,9 @@ def bound_update(unary: torch.Tensor, affinity: Optional[torch.Tensor], lam: flo
     active = torch.ones(n_ep, dtype=torch.bool, device=unary.device)
     iterations = torch.zeros(n_ep, dtype=torch.long, device=unary.device)
     energy = old.clone()
+    kept = fixed if clamp else None
     for i in range(max_iter):
-        z_new, logits_new, _ = bound_step(z, unary, affinity, lam, fixed)
+        z_new, logits_new, _ = bound_step(z, unary, affinity, lam, kept)
         e_new = entropy_energy(z_new, unary, affinity, lam)
         keep = active.view(-1, 1, 1)
         z = torch.where(keep, z_new, z)
@@ -138,4 +141,4 @@ def bound_update(unary: torch.Tensor, affinity: Optional[torch.Tensor], lam: flo
         active = active & ~converged
         if not bool(active.any()):
             break
-    return BoundResult(z=z, labels=_labels(logits, fixed), iterations=iterations, energy=energy)
+    return BoundResult(z=z, labels=_labels(logits, kept), iterations=iterations, energy=energy)

@@ -1,10 +1,10 @@
 """Nearest centroid (inductive baseline), seeded K-means and soft K-means, batched over episodes.
 
-Seeded K-means ("Clustering is all you need?", Ziko et al. 2021): the class prototypes are the
-initial centres and the support points keep their labels; queries are assigned to their
-nearest centre, centres become the mean of their support + assigned query points, until no
-query changes cluster. Soft K-means (Ren et al. 2018, https://arxiv.org/abs/1803.00676) gives
-queries soft assignments softmax(-||x - m||^2 / T) instead.
+Seeded K-means ("Clustering is all you need?", Ziko et al. 2021): the SLK code with the
+Laplacian term off (:mod:`.clustering`): the class prototypes are the initial centres, points
+go to their nearest centre, centres become the mean of their points. Soft K-means (Ren et al.
+2018, https://arxiv.org/abs/1803.00676) gives queries soft assignments softmax(-||x - m||^2 / T)
+instead.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import torch
 
 from .affinity import sq_dists
 from .bound import softmax_classes
+from .clustering import laplacian_clustering
 from .prototypes import one_hot, prototypes, weighted_means
 from .registry import register_method
 
@@ -24,20 +25,19 @@ def nearest_centroid(zs: torch.Tensor, ys: torch.Tensor, zq: torch.Tensor, n_way
     return softmax_classes(-sq_dists(zq, prototypes(zs, ys, n_way)) / temperature)
 
 
-def _initial_labels(zs, ys, zq, n_way):
-    """Support labels, then each query's nearest prototype: (E, S + Q)."""
-    near = sq_dists(zq, prototypes(zs, ys, n_way)).argmin(-1)
-    return torch.cat([ys, near], 1)
-
-
 @register_method("kmeans")
 def seeded_kmeans(zs: torch.Tensor, ys: torch.Tensor, zq: torch.Tensor, n_way: int, *,
-                  max_iter: int = 100) -> torch.Tensor:
-    """Seeded K-means over support + query, support labels fixed.
+                  max_iter: int = 100, shift: bool = True, clamp_support: bool = False,
+                  stop: str = "energy", energy_tol: float = 1e-4) -> torch.Tensor:
+    """Seeded K-means over support + query: SLK's code with the Laplacian off (``lap_bound=False``).
 
-    Each iteration: centres <- mean of the points of each cluster; queries <- nearest centre.
-    An episode stops when no query changes cluster (then its centres are a fixed point), or
-    after ``max_iter`` iterations; finished episodes leave the batch.
+    Defaults follow imtiazziko/SLK-few-shot: queries shifted by mean(support) - mean(query);
+    centres start at the prototypes, support points start in their class; each iteration
+    centres <- mean of the points of each cluster, every point (support included) <- nearest
+    centre; stop on a relative energy (sum of squared distances) change <= ``energy_tol`` from
+    the third iteration, after ``max_iter``, or when a cluster empties (previous result kept).
+    ``shift=False, clamp_support=True, stop="labels"`` is the earlier variant (support labels
+    fixed, stop when no query changes cluster).
 
     Args:
         zs: (E, S, D) support features.
@@ -45,26 +45,15 @@ def seeded_kmeans(zs: torch.Tensor, ys: torch.Tensor, zq: torch.Tensor, n_way: i
         zq: (E, Q, D) query features.
         n_way: clusters (classes).
         max_iter: iteration cap.
+        shift, clamp_support, stop, energy_tol: see
+            :func:`~fewshot.transductive.clustering.laplacian_clustering`.
 
     Returns:
         (E, Q, n_way) softmax(-||z_q - m_k||^2) for the final centres m.
     """
-    x = torch.cat([zs, zq], 1)
-    n_support = zs.shape[1]
-    labels = _initial_labels(zs, ys, zq, n_way)
-    dists = sq_dists(x, prototypes(zs, ys, n_way))
-    active = torch.arange(x.shape[0], device=x.device)
-    for _ in range(max_iter):
-        centres = weighted_means(x[active], one_hot(labels[active], n_way, x.dtype))
-        d = sq_dists(x[active], centres)
-        new = torch.cat([ys[active], d[:, n_support:].argmin(-1)], 1)
-        dists[active] = d
-        changed = (new != labels[active]).any(1)
-        labels[active] = new
-        active = active[changed]
-        if active.numel() == 0:
-            break
-    return softmax_classes(-dists)[:, n_support:]  # as laplacian-kmeans does, so lam=0 matches bit for bit
+    res = laplacian_clustering(zs, ys, zq, n_way, 0.0, "kmeans", max_iter=max_iter, shift=shift,
+                               clamp_support=clamp_support, stop=stop, energy_tol=energy_tol)
+    return res.z[:, zs.shape[1]:]
 
 
 @register_method("soft-kmeans")

@@ -38,8 +38,8 @@ def rectify_prototypes(zs: torch.Tensor, ys: torch.Tensor, zq: torch.Tensor, n_w
     rectification only), pseudo-labelled by their nearest prototype in cosine similarity, then
     each prototype becomes the weighted mean of its class's support points and pseudo-labelled
     queries with weights ``exp(eps * cos(x, p_k))`` normalised over the class (the paper's
-    form; easyfsl's ``BDCSPN`` is ``eps=1``; LaplacianShot's code normalises over classes
-    instead and is not followed).
+    form; easyfsl's ``BDCSPN`` is ``eps=1``). LaplacianShot's official code rectifies
+    differently: :func:`softmax_rectify_prototypes`.
 
     Args:
         zs: (E, S, D) support features.
@@ -66,3 +66,38 @@ def rectify_prototypes(zs: torch.Tensor, ys: torch.Tensor, zq: torch.Tensor, n_w
     total = w_s.sum(1) + w_q.sum(1)  # (E, K): positive, the support is always a member
     num = w_s.transpose(1, 2) @ zs + w_q.transpose(1, 2) @ shifted
     return num / total.unsqueeze(-1)
+
+
+def softmax_rectify_prototypes(zs: torch.Tensor, ys: torch.Tensor, zq: torch.Tensor, n_way: int,
+                               temperature: float = 10.0) -> torch.Tensor:
+    """Prototype rectification of LaplacianShot's official code (imtiazziko/LaplacianShot).
+
+    Support and (already shifted) query points are pooled; every pooled point is pseudo-labelled
+    by its nearest plain prototype in cosine similarity (support points too, so a support point
+    can land in another class); its weight for class k is the softmax *over the classes* of
+    ``temperature * cos(x, p_k)``; the rectified prototype k is the plain mean of
+    ``weight * x`` over the points labelled k (a sum divided by their count, not by the sum of
+    the weights, so it is shorter than the points it averages).
+
+    A class that receives no point keeps its plain prototype. (The official code then builds
+    fewer prototypes than classes and shifts the class indices of the ones after it; that only
+    happens when every support point of a class is closer to another prototype.)
+
+    Args:
+        zs: (E, S, D) support features.
+        ys: (E, S) support labels.
+        zq: (E, Q, D) query features, shifted beforehand by the caller if wanted.
+        n_way: classes per episode.
+        temperature: scale of the cosines inside the softmax (official: 10).
+
+    Returns:
+        (E, n_way, D) rectified prototypes.
+    """
+    protos = prototypes(zs, ys, n_way)
+    pool = torch.cat([zs, zq], 1)
+    cos = F.normalize(pool, dim=-1) @ F.normalize(protos, dim=-1).transpose(1, 2)  # (E, P, K)
+    weights = (temperature * cos).softmax(-1)
+    members = one_hot(cos.argmax(-1), n_way, pool.dtype)
+    counts = members.sum(1).unsqueeze(-1)  # (E, K, 1)
+    rect = ((members * weights).transpose(1, 2) @ pool) / counts.clamp_min(1.0)
+    return torch.where(counts > 0, rect, protos)

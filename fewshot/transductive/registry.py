@@ -7,6 +7,10 @@ Every method has one batched signature::
 with ``zs`` (E, S, D) support features, ``ys`` (E, S) episode-local labels and ``zq`` (E, Q, D)
 query features of ``E`` episodes that share S, Q and D. Rows of the result sum to one and the
 prediction is their argmax. Register your own with ``@register_method("name")``.
+
+:data:`METHODS` is a :class:`fewshot.registry.Registry` of kind "transductive method"; each
+entry is a :class:`MethodInfo` (callable like the function it wraps) and the same metadata is
+available as ``METHODS.info(name)``.
 """
 
 from __future__ import annotations
@@ -17,17 +21,39 @@ from typing import Callable, Dict, List
 
 import torch
 
+from ..registry import Registry
 from ._checks import check_episodes
+
+#: Feature normalisations a method may ask for by default (see :mod:`.preprocess`).
+_NORMS = ("none", "l2", "cl2n", "center")
 
 
 @dataclass(frozen=True)
 class MethodInfo:
-    """A registered method: its function and what the evaluation needs to know about it."""
+    """A registered method: its function and what the evaluation needs to know about it.
+
+    Attributes:
+        name: registry name.
+        fn: the batched function.
+        transductive: predictions for one query depend on the other queries.
+        has_lambda: takes a Laplacian weight ``lam`` (tunable on the validation split).
+        norm: the feature normalisation ``fewshot eval --transductive`` applies when ``--norm``
+            is not given: the one the method's reference code uses.
+    """
 
     name: str
     fn: Callable[..., torch.Tensor]
-    transductive: bool = True  # predictions for one query depend on the other queries
-    has_lambda: bool = False  # takes a Laplacian weight ``lam`` (tunable on the validation split)
+    transductive: bool = True
+    has_lambda: bool = False
+    norm: str = "cl2n"
+
+    def __post_init__(self) -> None:
+        # plug-in recording (fewshot.registry.plugin_modules) asks an entry for its module:
+        # answer with the module that defines the function, not this wrapper's
+        object.__setattr__(self, "__module__", getattr(self.fn, "__module__", __name__))
+
+    def __call__(self, *args, **kwargs) -> torch.Tensor:
+        return self.fn(*args, **kwargs)
 
     @property
     def options(self) -> List[str]:
@@ -47,27 +73,37 @@ class MethodInfo:
         return doc.splitlines()[0] if doc else ""
 
 
-METHODS: Dict[str, MethodInfo] = {}
+METHODS = Registry("transductive method")
 
 
-def register_method(name: str, *, transductive: bool = True, has_lambda: bool = False):
-    """Decorator adding a method with the common batched signature to :data:`METHODS`."""
+def register_method(name: str, *, transductive: bool = True, has_lambda: bool = False, norm: str = "cl2n"):
+    """Decorator adding a method with the common batched signature to :data:`METHODS`.
+
+    Args:
+        name: registry name.
+        transductive: False for an inductive baseline.
+        has_lambda: the method takes a Laplacian weight ``lam``.
+        norm: default feature normalisation for ``fewshot eval`` ("none", "l2", "cl2n", "center").
+    """
+    if norm not in _NORMS:
+        raise ValueError(f"norm of transductive method {name!r} must be one of {', '.join(_NORMS)}, got {norm!r}")
+
     def wrap(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
-        if name in METHODS:
+        if name in METHODS and METHODS[name].fn is not fn:
             raise ValueError(f"transductive method {name!r} is already registered")
-        METHODS[name] = MethodInfo(name, fn, transductive, has_lambda)
+        METHODS.add(name, MethodInfo(name, fn, transductive, has_lambda, norm), replace=True,
+                    transductive=transductive, has_lambda=has_lambda, norm=norm)
         return fn
     return wrap
 
 
 def available_methods() -> List[str]:
-    return sorted(METHODS)
+    return METHODS.names()
 
 
 def get_method(name: str) -> MethodInfo:
-    if name not in METHODS:
-        raise ValueError(f"unknown transductive method {name!r}; available: {', '.join(available_methods())}")
-    return METHODS[name]
+    """The :class:`MethodInfo` of ``name``; an unknown name is a ValueError listing the names."""
+    return METHODS.get(name)
 
 
 def run_method(name: str, zs: torch.Tensor, ys: torch.Tensor, zq: torch.Tensor, n_way: int,

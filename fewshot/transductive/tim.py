@@ -71,7 +71,7 @@ def tim_loss(weights: torch.Tensor, zs: torch.Tensor, ys: torch.Tensor, zq: torc
     return _loss_t(_logits_t(xt, x_sq, weights, temperature), onehot_t, loss_weights)
 
 
-@register_method("tim")
+@register_method("tim", norm="l2")
 def tim(zs: torch.Tensor, ys: torch.Tensor, zq: torch.Tensor, n_way: int, *, steps: int = 1000,
         lr: float = 1e-4, temperature: float = 15.0,
         loss_weights: Sequence[float] = (0.1, 1.0, 0.1)) -> torch.Tensor:

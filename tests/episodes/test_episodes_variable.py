@@ -121,8 +121,8 @@ def test_variable_episodes_reproduce_per_seed():
 def test_variable_bad_configuration():
     with pytest.raises(ValueError, match="max_ways_upper_bound must be >= 5"):
         VariableWaysShots(max_ways_upper_bound=4)
-    with pytest.raises(ValueError, match="max_support_set_size must be >= 50"):
-        VariableWaysShots(max_support_set_size=40)
+    with pytest.raises(ValueError, match="max_support_set_size must be >= 1"):
+        VariableWaysShots(max_support_set_size=0)
     with pytest.raises(ValueError, match="min_log_weight <= max_log_weight"):
         VariableWaysShots(min_log_weight=1.0, max_log_weight=0.0)
     with pytest.raises(ValueError, match="needs at least 5 classes but only 4"):
@@ -173,3 +173,23 @@ def test_imbalanced_bad_configuration():
         ImbalancedShots(profile="zipf")
     with pytest.raises(ValueError, match="max_shot must be >= 4"):
         ImbalancedShots(min_shot=4, max_shot=2)
+
+
+def test_variable_refuses_only_an_episode_whose_ways_exceed_the_budget():
+    """Meta-Dataset's rule: a support budget below max_ways_upper_bound is a valid configuration;
+    only an episode that draws more ways than the budget is refused."""
+    labels = np.repeat(np.arange(60), 20)
+    d = VariableWaysShots(max_ways_upper_bound=50, max_support_set_size=20)  # used to be refused
+    index = ClassIndex.build(labels)
+    drawn = {"ok": 0, "refused": 0}
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        try:
+            spec = d(rng, index, np.arange(60))
+        except ValueError as err:
+            assert "fewer than one per class" in str(err)
+            drawn["refused"] += 1
+        else:
+            assert len(spec.classes) <= 20 and int(spec.n_support.sum()) <= 20
+            drawn["ok"] += 1
+    assert drawn["ok"] > 0 and drawn["refused"] > 0

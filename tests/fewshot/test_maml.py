@@ -14,6 +14,12 @@ from fewshot.learners import ANIL, FOMAML, MAML, MetaSGD
 ALPHA = 0.3
 
 
+@pytest.fixture(params=["learn2learn", "vectorised"])
+def engine(request):
+    """model.options.engine: every reference below is checked on both engines."""
+    return request.param
+
+
 def episode(n_way=3, k=2, q=2, d=4, seed=0, dtype=torch.float64):
     g = torch.Generator().manual_seed(seed)
     xs = torch.randn(n_way * k, d, generator=g, dtype=dtype)
@@ -62,9 +68,9 @@ def learner_grads(learner, xs, ys, xq, yq, n_way=3):
 
 @pytest.mark.parametrize("steps", [1, 3])
 @pytest.mark.parametrize("cls, second_order", [(MAML, True), (FOMAML, False)])
-def test_maml_meta_gradient_matches_hand_unrolled(cls, second_order, steps):
+def test_maml_meta_gradient_matches_hand_unrolled(cls, second_order, steps, engine):
     xs, ys, xq, yq = episode()
-    learner = mlp_learner(cls, inner_steps=steps)
+    learner = mlp_learner(cls, inner_steps=steps, engine=engine)
     loss, grads = learner_grads(learner, xs, ys, xq, yq)
     want_loss, want = unrolled(learner, xs, ys, xq, yq, steps, second_order)
     torch.testing.assert_close(loss, want_loss)
@@ -80,9 +86,9 @@ def test_first_and_second_order_differ():
     assert (so[0] - fo[0]).abs().max() > 1e-3
 
 
-def test_anil_adapts_only_the_head():
+def test_anil_adapts_only_the_head(engine):
     xs, ys, xq, yq = episode()
-    learner = mlp_learner(ANIL, inner_steps=2)
+    learner = mlp_learner(ANIL, inner_steps=2, engine=engine)
     loss, grads = learner_grads(learner, xs, ys, xq, yq)
     want_loss, want = unrolled(learner, xs, ys, xq, yq, 2, True, adapt=(2, 3))
     torch.testing.assert_close(loss, want_loss)
@@ -90,9 +96,9 @@ def test_anil_adapts_only_the_head():
         torch.testing.assert_close(g, w)
 
 
-def test_metasgd_learns_per_weight_step_sizes():
+def test_metasgd_learns_per_weight_step_sizes(engine):
     xs, ys, xq, yq = episode()
-    learner = mlp_learner(MetaSGD, inner_steps=1)
+    learner = mlp_learner(MetaSGD, inner_steps=1, engine=engine)
     with torch.no_grad():  # different step sizes per weight, so a scalar-lr bug would show
         for i, lr in enumerate(learner.inner_lrs):
             lr.uniform_(0.05, 0.5, generator=torch.Generator().manual_seed(i))
@@ -104,14 +110,14 @@ def test_metasgd_learns_per_weight_step_sizes():
         torch.testing.assert_close(g, w)
 
 
-def test_one_step_maml_matches_closed_form_for_softmax_regression():
+def test_one_step_maml_matches_closed_form_for_softmax_regression(engine):
     """Linear model z -> W z + b: grad L = (P - Y)^T X~ / m and Hessian
     H = 1/m sum_i (diag p_i - p_i p_i^T) (x) x~_i x~_i^T, so the MAML meta-gradient is
     (I - alpha H_s) grad L_q(theta') and the first-order one grad L_q(theta'). No autograd."""
     xs, ys, xq, yq = episode(n_way=3, k=2, q=3, d=4, seed=5)
     for cls in (MAML, FOMAML):
         torch.manual_seed(1)
-        learner = cls(nn.Identity(), feature_dim=4, n_way=3, inner_steps=1, inner_lr=ALPHA).double()
+        learner = cls(nn.Identity(), feature_dim=4, n_way=3, inner_steps=1, inner_lr=ALPHA, engine=engine).double()
         theta = torch.cat([learner.head.weight, learner.head.bias[:, None]], 1).detach()  # (C, d+1)
 
         def grad_and_probs(theta, x, y):
@@ -129,9 +135,9 @@ def test_one_step_maml_matches_closed_form_for_softmax_regression():
         torch.testing.assert_close(got, want)
 
 
-def test_evaluation_uses_eval_inner_steps():
+def test_evaluation_uses_eval_inner_steps(engine):
     xs, ys, xq, _ = episode()
-    learner = mlp_learner(MAML, inner_steps=1, eval_inner_steps=4).eval()
+    learner = mlp_learner(MAML, inner_steps=1, eval_inner_steps=4, engine=engine).eval()
     with torch.enable_grad():
         learner.fit_support(xs, ys, 3)
     with torch.no_grad():
@@ -146,16 +152,16 @@ def test_evaluation_uses_eval_inner_steps():
     assert learner.backbone[0].weight.grad is None
 
 
-def test_fit_support_needs_gradients():
+def test_fit_support_needs_gradients(engine):
     xs, ys, _, _ = episode()
-    learner = mlp_learner(MAML)
+    learner = mlp_learner(MAML, engine=engine)
     with torch.no_grad(), pytest.raises(RuntimeError, match="enable_grad"):
         learner.fit_support(xs, ys, 3)
 
 
-def test_head_sizing():
+def test_head_sizing(engine):
     xs, ys, xq, yq = episode(n_way=2)
-    learner = mlp_learner(MAML, n_way=5)
+    learner = mlp_learner(MAML, n_way=5, engine=engine)
     out = learner.episode_loss(xs, ys, xq, yq, 2)  # fewer ways: the first two outputs
     assert torch.isfinite(out["loss"])
     learner.eval()
@@ -174,15 +180,15 @@ def test_bad_options(kwargs, needle):
         MAML(nn.Identity(), feature_dim=4, **kwargs)
 
 
-def conv_learner(cls, bn, seed=0):
+def conv_learner(cls, bn, seed=0, engine="learn2learn"):
     from fewshot.backbones import Conv4
 
     torch.manual_seed(seed)
-    return cls(Conv4(1, 4), feature_dim=4, n_way=3, inner_steps=2, inner_lr=0.1, bn=bn)
+    return cls(Conv4(1, 4), feature_dim=4, n_way=3, inner_steps=2, inner_lr=0.1, bn=bn, engine=engine)
 
 
 @pytest.mark.parametrize("cls", [MAML, ANIL])
-def test_batchnorm_modes(cls):
+def test_batchnorm_modes(cls, engine):
     g = torch.Generator().manual_seed(0)
     xs, xq = torch.randn(6, 1, 16, 16, generator=g), torch.randn(6, 1, 16, 16, generator=g)
     ys = torch.arange(3).repeat_interleave(2)
@@ -190,7 +196,7 @@ def test_batchnorm_modes(cls):
     changed[1:] = torch.randn(5, 1, 16, 16, generator=g)
     first_query_logits = {}
     for bn in ("transductive", "running"):
-        learner = conv_learner(cls, bn)
+        learner = conv_learner(cls, bn, engine=engine)
         keys = list(learner.state_dict())
         assert any("running_mean" in k for k in keys) == (bn == "running")
         assert learner.transductive == (bn == "transductive")

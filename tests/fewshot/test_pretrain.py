@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from fewshot.augment import augment as augment_batch
+from fewshot.augment import crop_and_flip, random_boxes
 from fewshot.config import load_config
-from fewshot.engine.batch_augment import augment_batch, crop_and_flip, random_boxes
 from fewshot.engine.pretrain import EpochBatches, base_class_mean, pretrain
 from fewshot.learners import CosineHead, SimpleShot, make_head
 

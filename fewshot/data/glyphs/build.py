@@ -138,7 +138,7 @@ def _run(jobs, images, n: int, workers: Optional[int], progress: bool) -> None:
 
     if workers is None:  # processes only pay off for big builds
         workers = min(2, os.cpu_count() or 1) if len(jobs) >= 200 else 1
-    bar = tqdm(total=len(jobs), desc="building glyphs", unit="char", disable=not progress)
+    bar = tqdm(total=len(jobs), desc="building glyphs", unit="char", disable=None if progress else True)
     try:
         if workers <= 1:
             results = map(_render_class, jobs)

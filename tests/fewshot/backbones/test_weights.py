@@ -4,10 +4,10 @@ checkpoints and run folders; the report; strict errors naming the keys."""
 import pytest
 import torch
 import torchvision
-from fewshot.runs.checkpoint import FORMAT, save_checkpoint
 
 from fewshot.backbones import WeightsError, create_backbone, load_weights
 from fewshot.learners import create_learner
+from fewshot.runs.checkpoint import FORMAT, save_checkpoint
 
 
 def params_equal(a, b):

@@ -33,3 +33,22 @@ FAST_OPTIONS = {"tim": {"steps": 15, "lr": 1e-2}}
 @pytest.fixture
 def fast_options():
     return lambda name: dict(FAST_OPTIONS.get(name, {}))
+
+
+# Methods whose input must be non-negative (PT-MAP's power transform, post-ReLU features).
+NON_NEGATIVE = {"pt-map"}
+
+
+def _for_method(name, zs, zq):
+    """Features a method accepts: shifted to be non-negative for NON_NEGATIVE methods (one
+    offset for the whole batch, so slices of the result are episodes of the same batch)."""
+    if name not in NON_NEGATIVE:
+        return zs, zq
+    low = torch.minimum(zs.min(), zq.min())
+    return zs - low, zq - low
+
+
+@pytest.fixture
+def for_method():
+    """for_method(name, zs, zq) -> (zs, zq) the method accepts."""
+    return _for_method

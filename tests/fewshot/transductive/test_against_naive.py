@@ -1,4 +1,9 @@
-"""Every transductive method against a naive per-point loop written from its equations."""
+"""Every transductive method against a naive per-point loop written from its equations.
+
+These check the vectorised arithmetic of each building block, with the options that match the
+equations written here (for the clustering methods and LaplacianShot: the earlier variants,
+``EARLIER``); ``test_against_official.py`` checks the defaults against the official code.
+"""
 
 import math
 import sys
@@ -26,6 +31,9 @@ from fewshot.transductive import (  # noqa: E402
 )
 
 DTYPES = [torch.float32, torch.float64]
+# the project's earlier clustering defaults, which naive.py transcribes (support fixed, no
+# shift, stop when no label changes); the defaults now follow the SLK code
+EARLIER = dict(shift=False, clamp_support=True, stop="labels")
 TOL = {torch.float32: dict(atol=2e-4, rtol=2e-4), torch.float64: dict(atol=1e-9, rtol=1e-9)}
 
 
@@ -67,7 +75,7 @@ def test_bound_update(make_batch, dtype, lam):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_nearest_centroid_and_seeded_kmeans(make_batch, dtype):
     zs, ys, zq, _ = make_batch(dtype=dtype, seed=3, spread=0.8)
-    got_nc, got_km = nearest_centroid(zs, ys, zq, 3), seeded_kmeans(zs, ys, zq, 3)
+    got_nc, got_km = nearest_centroid(zs, ys, zq, 3), seeded_kmeans(zs, ys, zq, 3, **EARLIER)
     for e in range(zs.shape[0]):
         s, y, q = episode(zs, ys, zq, e)
         protos = naive.class_means(s, y, 3)
@@ -89,7 +97,7 @@ def test_soft_kmeans(make_batch, dtype):
 def test_laplacian_clustering(make_batch, dtype, lam, kind):
     zs, ys, zq, _ = make_batch(dtype=dtype, seed=5, spread=1.0)
     fn = laplacian_kmeans if kind == "kmeans" else laplacian_kmodes
-    got = fn(zs, ys, zq, 3, lam=lam)
+    got = fn(zs, ys, zq, 3, lam=lam, bound_iters=20, tol=1e-6, **EARLIER)
     for e in range(zs.shape[0]):
         check(got[e], naive.laplacian_clustering(*episode(zs, ys, zq, e), 3, lam, kind), dtype)
 
@@ -105,12 +113,13 @@ def test_rectified_prototypes(make_batch, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("rectify", [True, False])
+@pytest.mark.parametrize("rectify", ["bdcspn", "none"])
 def test_laplacianshot(make_batch, dtype, rectify):
     zs, ys, zq, _ = make_batch(dtype=dtype, seed=7, spread=1.0)
     got = laplacian_shot(zs, ys, zq, 3, lam=0.8, rectify=rectify)
     for e in range(zs.shape[0]):
-        check(got[e], naive.laplacianshot(*episode(zs, ys, zq, e), 3, 0.8, do_rectify=rectify), dtype)
+        check(got[e], naive.laplacianshot(*episode(zs, ys, zq, e), 3, 0.8, do_rectify=rectify == "bdcspn"),
+              dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -174,3 +183,49 @@ def test_tim(make_batch, dtype):
         with torch.no_grad():
             want = [naive.softmax([-7.5 * naive.sqd(p, c) for c in naive.rows(w)]) for p in naive.rows(q)]
         check(probs[e], want, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_rectified_prototypes(make_batch, dtype):
+    """LaplacianShot's rectification: pooled points, nearest-cosine labels, softmax over classes."""
+    from fewshot.transductive import softmax_rectify_prototypes
+
+    zs, ys, zq, _ = make_batch(dtype=dtype, seed=16)
+    got = softmax_rectify_prototypes(zs, ys, zq, 3, 10.0)
+    for e in range(zs.shape[0]):
+        s, y, q = episode(zs, ys, zq, e)
+        protos = naive.class_means(s, y, 3)
+        pool = s + q
+        want = []
+        for k in range(3):
+            members = [p for p in pool if naive.argmax([naive.cosine(p, c) for c in protos]) == k]
+            wk = [naive.softmax([10.0 * naive.cosine(p, c) for c in protos])[k] for p in members]
+            want.append([sum(w * p[d] for w, p in zip(wk, members)) / len(members) for d in range(len(s[0]))]
+                        if members else protos[k])
+        torch.testing.assert_close(got[e].double(), torch.tensor(want, dtype=torch.float64), **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sinkhorn(dtype):
+    """Rows sum to 1 and columns to Q / K after convergence; equals a per-episode loop."""
+    from fewshot.transductive import sinkhorn
+
+    g = torch.Generator().manual_seed(0)
+    cost = torch.rand(4, 12, 3, generator=g, dtype=dtype)
+    plan = sinkhorn(cost, 10.0)
+    torch.testing.assert_close(plan.sum(2), torch.ones(4, 12, dtype=dtype), atol=1e-4, rtol=0)
+    torch.testing.assert_close(plan.sum(1), torch.full((4, 3), 4.0, dtype=dtype), atol=1e-5, rtol=0)
+    for e in range(4):
+        p = [[math.exp(-10.0 * float(c)) for c in row] for row in cost[e]]
+        tot = sum(map(sum, p))
+        p = [[v / tot for v in row] for row in p]
+        u = [0.0] * 12
+        for _ in range(1000):
+            rows = [sum(r) for r in p]
+            if max(abs(a - b) for a, b in zip(u, rows)) <= 1e-6:
+                break
+            u = rows
+            p = [[v / r for v in row] for row, r in zip(p, rows)]
+            cols = [sum(row[k] for row in p) for k in range(3)]
+            p = [[v * 4.0 / cols[k] for k, v in enumerate(row)] for row in p]
+        torch.testing.assert_close(plan[e].double(), torch.tensor(p, dtype=torch.float64), **TOL[dtype])

@@ -121,6 +121,8 @@ def test_fewshot_eval_transductive_end_to_end(tiny_run_dir):
     assert main(["eval", str(run), *common, "--transductive", "tim", "--option", "steps=3",
                  "--norm", "l2"]) == 0
     assert main(["eval", str(run), *common, "--transductive", "laplacianshot", "--norm", "none"]) == 0
+    # without --norm, TIM gets its reference normalisation (L2 only, as official TIM), not CL2N
+    assert main(["eval", str(run), *common, "--transductive", "tim", "--option", "steps=2"]) == 0
     # the same episodes as the inductive path: ProtoNet's logits are the nearest centroid's
     assert main(["eval", str(run), *common, "--transductive", "nearest-centroid", "--norm", "none"]) == 0
     rows = json.loads((run / "results.json").read_text())
@@ -136,6 +138,7 @@ def test_fewshot_eval_transductive_end_to_end(tiny_run_dir):
     assert methods[0] == "inductive"
     assert any(m.startswith("laplacian-kmeans[cl2n,shift,lam=") for m in methods)
     assert "tim[l2,steps=3]" in methods
+    assert "tim[l2,steps=2]" in methods and not any(m.startswith("tim[cl2n") for m in methods)
     assert "laplacianshot[lam=0.7]" in methods  # the default Laplacian weight shows in the tag
     tuned = [r for r in rows if r.get("transductive") == "laplacian-kmeans"]
     assert len(tuned) == 2 and all(set(r["lambda_scores"]) == {"0.1", "1.0"} for r in tuned)

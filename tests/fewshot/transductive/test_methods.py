@@ -29,8 +29,9 @@ def test_registry_lists_the_issue_methods():
 
 @pytest.mark.parametrize("name", ALL)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_contract(name, dtype, make_batch, fast_options):
+def test_contract(name, dtype, make_batch, fast_options, for_method):
     zs, ys, zq, yq = make_batch(episodes=4, n_way=4, k_shot=3, n_query=5, dim=8, dtype=dtype, spread=3.0)
+    zs, zq = for_method(name, zs, zq)
     probs = run_method(name, zs, ys, zq, 4, **fast_options(name))
     assert probs.shape == (4, 20, 4) and probs.dtype == dtype
     assert bool((probs >= 0).all())
@@ -41,8 +42,9 @@ def test_contract(name, dtype, make_batch, fast_options):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_query_order_does_not_matter(name, make_batch, fast_options):
+def test_query_order_does_not_matter(name, make_batch, fast_options, for_method):
     zs, ys, zq, _ = make_batch(episodes=3, dim=6, spread=1.2, seed=11)
+    zs, zq = for_method(name, zs, zq)
     probs = run_method(name, zs, ys, zq, 3, **fast_options(name))
     g = torch.Generator().manual_seed(0)
     perms = torch.stack([torch.randperm(zq.shape[1], generator=g) for _ in range(3)])
@@ -53,8 +55,9 @@ def test_query_order_does_not_matter(name, make_batch, fast_options):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_batched_equals_one_episode_at_a_time(name, make_batch, fast_options):
+def test_batched_equals_one_episode_at_a_time(name, make_batch, fast_options, for_method):
     zs, ys, zq, _ = make_batch(episodes=6, dim=6, spread=1.0, seed=12)
+    zs, zq = for_method(name, zs, zq)
     batched = run_method(name, zs, ys, zq, 3, **fast_options(name))
     for e in range(6):
         one = run_method(name, zs[e:e + 1], ys[e:e + 1], zq[e:e + 1], 3, **fast_options(name))
@@ -82,14 +85,18 @@ def test_kmeans_moves_away_from_the_prototypes(make_batch):
 @pytest.mark.parametrize("kind", ["kmeans", "kmodes"])
 @pytest.mark.parametrize("lam", [0.0, 0.5, 3.0])
 def test_support_assignments_never_change(make_batch, kind, lam):
+    """With clamp_support=True (the earlier default; the SLK code lets them change)."""
     zs, ys, zq, _ = make_batch(episodes=5, dim=4, spread=0.5, seed=13)
     # swap two support labels in every episode, so the support sits in the "wrong" cluster
     ys = ys.clone()
     ys[:, [0, -1]] = ys[:, [-1, 0]]
-    res = laplacian_clustering(zs, ys, zq, 3, lam, kind)
+    res = laplacian_clustering(zs, ys, zq, 3, lam, kind, clamp_support=True)
     n_support = zs.shape[1]
     assert torch.equal(res.labels[:, :n_support], ys)
     assert torch.equal(res.z[:, :n_support], torch.nn.functional.one_hot(ys, 3).double())
+    # the default follows the SLK code: a support point in the "wrong" cluster may leave it
+    free = laplacian_clustering(zs, ys, zq, 3, lam, kind)
+    assert not torch.equal(free.labels[:, :n_support], ys)
 
 
 def test_laplacian_changes_predictions(make_batch):
@@ -115,3 +122,27 @@ def test_errors_name_the_problem(make_batch):
         run_method("laplacian-kmeans", zs, ys, zq, 3, lam=-1.0)
     with pytest.raises(ValueError, match="disagree"):
         run_method("tim", zs, ys, zq[:, :, :2], 3)
+
+
+def test_methods_live_on_the_project_registry():
+    from fewshot.registry import ALL, Registry, plugin_modules
+
+    assert isinstance(METHODS, Registry) and ALL["transductive method"] is METHODS
+    assert METHODS.info("tim") == {"transductive": True, "has_lambda": False, "norm": "l2"}
+    assert METHODS.info("pt-map")["norm"] == "none"
+    assert METHODS.module_of("pt-map") == "fewshot.transductive.ptmap"
+    assert plugin_modules({"transductive method": ["kmeans"]}) == []
+
+
+def test_new_options_reject_bad_values(make_batch):
+    zs, ys, zq, _ = make_batch()
+    with pytest.raises(ValueError, match="unknown LaplacianShot rectify 'bd'"):
+        run_method("laplacianshot", zs, ys, zq, 3, rectify="bd")
+    with pytest.raises(ValueError, match="unknown clustering stop rule"):
+        run_method("laplacian-kmeans", zs, ys, zq, 3, stop="never")
+    with pytest.raises(ValueError, match="non-negative features"):
+        run_method("pt-map", zs, ys, zq, 3)
+    with pytest.raises(ValueError, match="unknown PT-MAP preprocess"):
+        run_method("pt-map", zs.abs(), ys, zq.abs(), 3, preprocess="qr")
+    with pytest.raises(ValueError, match="unknown BD-CSPN classify"):
+        run_method("bd-cspn", zs, ys, zq, 3, classify="both")
