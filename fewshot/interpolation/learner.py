@@ -96,6 +96,12 @@ class InterpolatedLearner(Learner):
     def logits_from_features(self, zs, ys, zq, n_way):
         return self.inner.logits_from_features(zs, ys, zq, n_way)
 
+    def adapt_many(self, support, support_labels, query, n_way, chunk=None):
+        return self.inner.adapt_many(support, support_labels, query, n_way, chunk)
+
+    def logits_from_features_many(self, zs, ys, zq, n_way, chunk=None):
+        return self.inner.logits_from_features_many(zs, ys, zq, n_way, chunk)
+
     def fit_support(self, support, support_labels, n_way):
         return self.inner.fit_support(support, support_labels, n_way)
 

@@ -300,13 +300,7 @@ class MAML(Learner):
         """
         n_episodes = support.shape[0]
         if self.engine != "vectorised":
-            out = []
-            for e in range(n_episodes):
-                with torch.enable_grad():
-                    self.fit_support(support[e], support_labels[e], n_way)
-                with torch.no_grad():
-                    out.append(self(query[e]))
-            return torch.stack(out)
+            return super().adapt_many(support, support_labels, query, n_way, chunk)
         if chunk is None:
             chunk = fm.auto_chunk(self.backbone, support[0, :1], support.shape[1] + query.shape[1])
         if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
@@ -390,8 +384,7 @@ class ANIL(MAML):
             (E, n_query, n_way) logits, detached.
         """
         if self.engine != "vectorised":
-            with torch.no_grad():
-                return torch.stack([self.logits_from_features(zs[e], ys[e], zq[e], n_way) for e in range(len(zs))])
+            return super().logits_from_features_many(zs, ys, zq, n_way, chunk)
         chunk = len(zs) if chunk is None else chunk
         if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
             raise ValueError(f"chunk (eval.chunk) must be an integer >= 1, got {chunk!r}")
