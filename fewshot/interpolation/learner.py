@@ -29,9 +29,11 @@ import torch
 from episodes.interpolate import TaskBatch, stack_tasks
 
 from ..learners.base import Learner
+from ..learners.maml import MAML
 from ..registry import Registry
 from .adapters import MetricAdapter
 from .ibi import IBI
+from .maml_adapter import GradientAdapter
 from .mlti import MLTI
 
 #: ``model.options.interpolation.kind`` -> ``factory(n_blocks, total_episodes=..., **options)``.
@@ -48,11 +50,9 @@ KINDS = tuple(INTERPOLATION_KINDS.names())
 
 
 def _adapter(learner: Learner):
-    """MAML family (learners with a learn2learn ``_algorithm``) first: ANIL with running
-    BatchNorm also classifies from features, but adapts a head in its inner loop."""
-    if hasattr(learner, "_algorithm"):
-        from .maml_adapter import GradientAdapter
-
+    """MAML family first: ANIL with running BatchNorm also classifies from features, but adapts
+    a head in its inner loop."""
+    if isinstance(learner, MAML):
         return GradientAdapter(learner)
     return MetricAdapter(learner)
 

@@ -184,12 +184,28 @@ class MAML(Learner):
         self._check_ways(n_way)
         if self.engine == "vectorised":
             return self._adapt_vectorised(support, support_labels, n_way, steps, second_order)
-        learner = self._algorithm().clone()
+        return self.adapt_on(lambda clone: F.cross_entropy(clone(support)[:, :n_way], support_labels),
+                             steps, second_order)
+
+    def adapt_on(self, support_loss, steps: int, second_order: bool):
+        """The one learn2learn inner loop: clone the adaptable weights and take ``steps`` steps
+        on ``support_loss(clone)`` (a scalar). Task interpolation drives it with its task
+        program's loss (:mod:`fewshot.interpolation.maml_adapter`).
+
+        Returns:
+            (adapted learn2learn module, last inner loss detached).
+        """
+        clone = self._algorithm().clone()
         loss = torch.zeros(())
         for _ in range(steps):
-            loss = F.cross_entropy(learner(support)[:, :n_way], support_labels)
-            learner.adapt(loss, first_order=not second_order)
-        return learner, loss.detach()
+            loss = support_loss(clone)
+            clone.adapt(loss, first_order=not second_order)
+        return clone, loss.detach()
+
+    def adapted_parts(self, clone):
+        """(backbone, head) an adapted clone classifies with: both adapted for MAML; ANIL
+        adapts the head alone, on features of the shared backbone."""
+        return clone.module.backbone, clone.module.head
 
     def episode_loss(self, support: torch.Tensor, support_labels: torch.Tensor, query: torch.Tensor,
                      query_labels: torch.Tensor, n_way: int) -> Dict[str, torch.Tensor]:
@@ -348,6 +364,9 @@ class ANIL(MAML):
 
     def _inputs(self, x: torch.Tensor) -> torch.Tensor:
         return self.embed(x)
+
+    def adapted_parts(self, clone):
+        return self.backbone, clone
 
     def _inputs_pair(self, support: Optional[torch.Tensor], query: Optional[torch.Tensor]) -> tuple:
         """Features task by task (support, then query, as learn2learn's loop embeds them, so
