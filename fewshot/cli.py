@@ -112,9 +112,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
-def setup_logging() -> None:
-    """``fewshot.*`` loggers print plain lines on stdout (time, message); Python warnings go
-    through the same logger as one line, without the source line that ``warnings`` adds."""
+def setup_logging(route_warnings: bool = True) -> None:
+    """``fewshot.*`` loggers print plain lines on stdout (time, message); with
+    ``route_warnings``, Python warnings go through the same logger as one line, without the source
+    line that ``warnings`` adds (the command line does this; ``main([...])`` called from Python
+    code leaves the caller's warning handling alone)."""
     logger = logging.getLogger("fewshot")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stdout)
@@ -126,12 +128,13 @@ def setup_logging() -> None:
     def show(message, category, filename, lineno, file=None, line=None):
         logging.getLogger("fewshot.warnings").warning("warning: %s", message)
 
-    warnings.showwarning = show
+    if route_warnings:
+        warnings.showwarning = show
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    setup_logging()
+    setup_logging(route_warnings=argv is None)  # the console script / python -m fewshot
     from .engine.trainer import TrainingError
     from .runs.checkpoint import CheckpointError
 

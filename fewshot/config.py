@@ -127,6 +127,7 @@ class EvalConfig(EpisodeKeys):
     episodes: int = 1000
     seed: int = 1234
     feature_cache: bool = True  # embed the split once, then sample episodes over features
+    chunk: Optional[int] = None  # episodes handed to the learner at once (None: 16 image / 256 feature episodes)
     untrained_baseline: bool = True  # also evaluate a freshly initialised network
 
 
@@ -446,6 +447,8 @@ def validate(cfg: Config) -> Config:
         except ValueError as err:
             raise ConfigError(str(err)) from None
     check_recipe(cfg)
+    if e.chunk is not None and e.chunk < 1:
+        raise ConfigError(f"config key 'eval.chunk' must be >= 1 (or null for the default), got {e.chunk}")
     return cfg
 
 

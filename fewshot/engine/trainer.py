@@ -410,7 +410,8 @@ class EpisodeStep:
         self.grouped = learner.combines_tasks
         if self.grouped and t.meta_batch > 1 and sampler.fixed_shape is None:
             raise ValueError(f"learner {cfg.model.learner!r} combines the {t.meta_batch} episodes of a meta-batch, "
-                             "which must share one shape; set train.episode_kind: fixed or train.meta_batch: 1")
+                             "which must share one shape; set train.episode_kind: fixed or train.meta_batch: 1 "
+                             "(the MAML family: or model.options.engine: learn2learn, one task at a time)")
         # Distributed: each rank runs meta_batch / W episodes of every step, DDP averages the
         # gradients on the last one
         self.local_batch = t.meta_batch // self.world

@@ -145,7 +145,7 @@ def _common(values: List[np.ndarray]) -> int:
 
 def evaluate(learner, split, normalizer: Normalizer, sampler: SpecSampler, *,
              feature_cache: Optional[bool] = None, features: Optional[torch.Tensor] = None,
-             progress: bool = False) -> EvalResult:
+             progress: bool = False, chunk: Optional[int] = None) -> EvalResult:
     """Evaluate ``learner`` on the episodes ``sampler`` draws from ``split`` (an ImageSplit).
 
     Args:
@@ -155,6 +155,9 @@ def evaluate(learner, split, normalizer: Normalizer, sampler: SpecSampler, *,
             ``advance_epoch=False`` to evaluate the same episodes every call).
         feature_cache: embed the split once (default when the learner allows it).
         features: precomputed (N, D) features of the split, reused across calls.
+        chunk: episodes of one shape handed to the learner together (``eval.chunk``; None: 16
+            image episodes or 256 feature episodes; the learner may split them further, e.g. the
+            vectorised MAML engine by its memory budget). Results do not depend on it.
 
     Returns:
         EvalResult with the accuracy of every episode and its ways, shots and queries;
@@ -168,10 +171,25 @@ def evaluate(learner, split, normalizer: Normalizer, sampler: SpecSampler, *,
                          "split.labels")
     device = normalizer.device
     with eval_mode(learner):
-        return _evaluate(learner, split, normalizer, sampler, feature_cache, features, progress, device)
+        return _evaluate(learner, split, normalizer, sampler, feature_cache, features, progress, device, chunk)
 
 
-def _evaluate(learner, split, normalizer, sampler, feature_cache, features, progress, device) -> EvalResult:
+def _groups(episodes, size: int):
+    """Consecutive runs of up to ``size`` episodes of one shape (so they stack)."""
+    group = []
+    for episode in episodes:
+        if group and (len(group) == size or episode.spec.support_size != group[0].spec.support_size
+                      or episode.spec.query_size != group[0].spec.query_size
+                      or episode.spec.n_way != group[0].spec.n_way):
+            yield group
+            group = []
+        group.append(episode)
+    if group:
+        yield group
+
+
+def _evaluate(learner, split, normalizer, sampler, feature_cache, features, progress, device,
+              chunk: Optional[int]) -> EvalResult:
     start = time.perf_counter()
     if feature_cache and features is None:
         features = embed_split(learner, split.images, normalizer, progress=progress)
@@ -179,27 +197,31 @@ def _evaluate(learner, split, normalizer, sampler, feature_cache, features, prog
     ways, shots, queries, domains = [], [], [], []
     shape = sampler.fixed_shape
     desc = f"eval {shape[0]}w{shape[1]}s" if shape else f"eval {_kind(sampler.describer)}"
-    for episode in tqdm(sampler.iter_episodes(), total=len(sampler), desc=desc,
-                        disable=None if progress else True, leave=False):
-        spec = episode.spec
-        ys, yq = spec_labels(spec, device)
+    # Episodes of one shape go to the learner together (``adapt_many`` / ``logits_from_features_many``:
+    # one episode after the other by default, all at once where a learner batches them).
+    size = 1 if shape is None else (chunk or (256 if feature_cache else 16))
+    bar = tqdm(total=len(sampler), desc=desc, disable=None if progress else True, leave=False)
+    for group in _groups(sampler.iter_episodes(), size):
+        spec = group[0].spec
         n_support = spec.support_size
-        index = torch.from_numpy(episode.indices)
+        labels = [spec_labels(e.spec, device) for e in group]
+        ys = torch.stack([y for y, _ in labels])
+        index = np.stack([e.indices for e in group])
         if feature_cache:
-            z = features[index.to(features.device)]
-            with torch.no_grad():
-                logits = learner.logits_from_features(z[:n_support], ys, z[n_support:], spec.n_way)
+            z = features[torch.from_numpy(index).to(features.device)]
+            logits = learner.logits_from_features_many(z[:, :n_support], ys, z[:, n_support:], spec.n_way, chunk)
         else:
-            x = normalizer(gather(split.images, episode.indices))
-            with torch.enable_grad():  # gradient-based learners adapt on the support
-                learner.fit_support(x[:n_support], ys, spec.n_way)
-            with torch.no_grad():
-                logits = learner(x[n_support:])
-        accs.append((logits.argmax(1) == yq).float().mean().item())
-        ways.append(np.array([spec.n_way]))
-        shots.append(spec.n_support)
-        queries.append(spec.n_query)
-        domains.append(-1 if spec.domain is None else spec.domain)
+            x = normalizer(gather(split.images, index.reshape(-1)))
+            x = x.view(len(group), -1, *x.shape[1:])
+            logits = learner.adapt_many(x[:, :n_support], ys, x[:, n_support:], spec.n_way, chunk)
+        for episode, (_, yq), lg in zip(group, labels, logits):
+            accs.append((lg.argmax(1) == yq).float().mean().item())
+            ways.append(np.array([episode.spec.n_way]))
+            shots.append(episode.spec.n_support)
+            queries.append(episode.spec.n_query)
+            domains.append(-1 if episode.spec.domain is None else episode.spec.domain)
+        bar.update(len(group))
+    bar.close()
     return EvalResult(split=getattr(split, "name", "split"), n_way=_common(ways), k_shot=_common(shots),
                       n_query=_common(queries), accuracies=np.asarray(accs),
                       seconds=time.perf_counter() - start, episode_kind=_kind(sampler.describer),

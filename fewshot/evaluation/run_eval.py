@@ -290,7 +290,8 @@ def evaluate_run(target: Path, split: Optional[str] = None, n_way: Optional[int]
                                         prefix="eval")
                 # under torchrun the episodes are shared out over the ranks and gathered
                 res = evaluate_sharded(evaluate, learner, data, norm, sampler, feature_cache=feature_cache,
-                                       features=features, progress=progress and ranks.is_main())
+                                       features=features, progress=progress and ranks.is_main(),
+                                       chunk=cfg.eval.chunk)
             else:  # the inductive path's episodes; validation episodes drawn the same way
                 sampler = build_sampler(section, data, episodes, s, k_shot=k, advance_epoch=False, prefix="eval")
                 val_sampler = None if val_split is None else build_sampler(

@@ -29,9 +29,11 @@ import torch
 from episodes.interpolate import TaskBatch, stack_tasks
 
 from ..learners.base import Learner
+from ..learners.maml import MAML
 from ..registry import Registry
 from .adapters import MetricAdapter
 from .ibi import IBI
+from .maml_adapter import GradientAdapter
 from .mlti import MLTI
 
 #: ``model.options.interpolation.kind`` -> ``factory(n_blocks, total_episodes=..., **options)``.
@@ -48,11 +50,9 @@ KINDS = tuple(INTERPOLATION_KINDS.names())
 
 
 def _adapter(learner: Learner):
-    """MAML family (learners with a learn2learn ``_algorithm``) first: ANIL with running
-    BatchNorm also classifies from features, but adapts a head in its inner loop."""
-    if hasattr(learner, "_algorithm"):
-        from .maml_adapter import GradientAdapter
-
+    """MAML family first: ANIL with running BatchNorm also classifies from features, but adapts
+    a head in its inner loop."""
+    if isinstance(learner, MAML):
         return GradientAdapter(learner)
     return MetricAdapter(learner)
 
@@ -95,6 +95,12 @@ class InterpolatedLearner(Learner):
 
     def logits_from_features(self, zs, ys, zq, n_way):
         return self.inner.logits_from_features(zs, ys, zq, n_way)
+
+    def adapt_many(self, support, support_labels, query, n_way, chunk=None):
+        return self.inner.adapt_many(support, support_labels, query, n_way, chunk)
+
+    def logits_from_features_many(self, zs, ys, zq, n_way, chunk=None):
+        return self.inner.logits_from_features_many(zs, ys, zq, n_way, chunk)
 
     def fit_support(self, support, support_labels, n_way):
         return self.inner.fit_support(support, support_labels, n_way)

@@ -5,10 +5,10 @@ mixed support, for IBI the mean cross-entropy of the clean and interpolated supp
 paper's code) -- and the outer loss is the query program's cross-entropy, combined with its
 auxiliary terms (the interval-bound losses, computed with the adapted weights).
 
-The inner loop is written here rather than calling ``MAML.adapt`` because every inner step
-must run the program on the clone; it uses the learner's own ``_algorithm()`` (its variant
-hook), ``inner_steps`` / ``eval_inner_steps`` and ``first_order``, so all variants behave as
-they do without interpolation.
+The inner loop is the learner's own (:meth:`fewshot.learners.maml.MAML.adapt_on`), driven by the
+support program's loss, with the learner's ``inner_steps`` / ``eval_inner_steps`` and
+``first_order``, so all variants behave as they do without interpolation. It runs on learn2learn
+clones whatever ``model.options.engine`` says.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Dict, Sequence, Tuple
 
 import torch
 
-from ..learners.base import Learner
+from ..learners.maml import MAML
 from .adapters import Combine, ce_and_acc
 
 
@@ -27,24 +27,13 @@ def _inner_program(program):
 
 
 class GradientAdapter:
-    """Programs for learners with ``_algorithm()`` (a learn2learn wrapper around what adapts)."""
+    """Programs for learners of the MAML family (MAML, FOMAML, ANIL, Meta-SGD)."""
 
-    def __init__(self, learner: Learner):
-        if not hasattr(learner, "_algorithm") or not hasattr(learner, "inner_steps"):
+    def __init__(self, learner: MAML):
+        if not isinstance(learner, MAML):
             raise ValueError(f"{type(learner).__name__} is neither a metric learner nor of the MAML "
                              "family; task interpolation cannot drive it")
         self.learner = learner
-
-    def _parts(self, clone):
-        """(backbone, head) the program and the classifier use, taken from the clone.
-
-        MAML-style learners adapt ``backbone`` + ``head``; ANIL adapts the head alone, on
-        features of the learner's (unadapted) backbone.
-        """
-        module = clone.module
-        if hasattr(module, "backbone") and hasattr(module, "head"):
-            return module.backbone, module.head
-        return self.learner.backbone, clone
 
     def task_loss(self, program, support: Sequence[torch.Tensor], support_labels: Sequence[torch.Tensor],
                   query: Sequence[torch.Tensor], query_labels: Sequence[torch.Tensor], n_way: int,
@@ -55,14 +44,15 @@ class GradientAdapter:
                              f"episode has {n_way} ways; raise train.n_way")
         steps = lrn.inner_steps if lrn.training else lrn.eval_inner_steps
         second_order = lrn.training and not lrn.first_order
-        clone = lrn._algorithm().clone()
-        backbone, head = self._parts(clone)
         inner_program = _inner_program(program)
-        inner = torch.zeros(())
-        for _ in range(steps):
+
+        def support_loss(clone):
+            backbone, head = lrn.adapted_parts(clone)
             views, _ = inner_program(backbone, support, support_labels)
-            inner = torch.stack([ce_and_acc(head(v.features)[:, :n_way], v.labels)[0] for v in views]).mean()
-            clone.adapt(inner, first_order=not second_order)
+            return torch.stack([ce_and_acc(head(v.features)[:, :n_way], v.labels)[0] for v in views]).mean()
+
+        clone, inner = lrn.adapt_on(support_loss, steps, second_order)
+        backbone, head = lrn.adapted_parts(clone)
         views, aux = program(backbone, query, query_labels)
         results = [ce_and_acc(head(v.features)[:, :n_way], v.labels) for v in views]
         ce = torch.stack([r[0] for r in results]).mean()

@@ -79,6 +79,27 @@ class Learner(nn.Module):
         return {k: torch.stack([o[k] for o in outs]).mean() for k in outs[0]}
 
 
+    def adapt_many(self, support: torch.Tensor, support_labels: torch.Tensor, query: torch.Tensor, n_way: int,
+                   chunk: Optional[int] = None) -> torch.Tensor:
+        """Logits (E, n_query, n_way) of E episodes of one shape: support (E, n_support, ...),
+        labels (E, n_support), query (E, n_query, ...). By default ``fit_support`` then
+        ``forward``, episode by episode; a learner may adapt them all at once (``chunk`` at a time)."""
+        out = []
+        for e in range(len(support)):
+            with torch.enable_grad():  # gradient-based learners adapt on the support
+                self.fit_support(support[e], support_labels[e], n_way)
+            with torch.no_grad():
+                out.append(self(query[e]))
+        return torch.stack(out)
+
+    def logits_from_features_many(self, zs: torch.Tensor, ys: torch.Tensor, zq: torch.Tensor, n_way: int,
+                                  chunk: Optional[int] = None) -> torch.Tensor:
+        """:meth:`logits_from_features` of E episodes: zs (E, n_support, D), ys (E, n_support),
+        zq (E, n_query, D) -> (E, n_query, n_way); episode by episode by default."""
+        with torch.no_grad():
+            return torch.stack([self.logits_from_features(zs[e], ys[e], zq[e], n_way) for e in range(len(zs))])
+
+
 @contextlib.contextmanager
 def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
     """``module`` in evaluation mode inside the block, its own mode restored after (also on errors)."""

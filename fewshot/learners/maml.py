@@ -184,12 +184,28 @@ class MAML(Learner):
         self._check_ways(n_way)
         if self.engine == "vectorised":
             return self._adapt_vectorised(support, support_labels, n_way, steps, second_order)
-        learner = self._algorithm().clone()
+        return self.adapt_on(lambda clone: F.cross_entropy(clone(support)[:, :n_way], support_labels),
+                             steps, second_order)
+
+    def adapt_on(self, support_loss, steps: int, second_order: bool):
+        """The one learn2learn inner loop: clone the adaptable weights and take ``steps`` steps
+        on ``support_loss(clone)`` (a scalar). Task interpolation drives it with its task
+        program's loss (:mod:`fewshot.interpolation.maml_adapter`).
+
+        Returns:
+            (adapted learn2learn module, last inner loss detached).
+        """
+        clone = self._algorithm().clone()
         loss = torch.zeros(())
         for _ in range(steps):
-            loss = F.cross_entropy(learner(support)[:, :n_way], support_labels)
-            learner.adapt(loss, first_order=not second_order)
-        return learner, loss.detach()
+            loss = support_loss(clone)
+            clone.adapt(loss, first_order=not second_order)
+        return clone, loss.detach()
+
+    def adapted_parts(self, clone):
+        """(backbone, head) an adapted clone classifies with: both adapted for MAML; ANIL
+        adapts the head alone, on features of the shared backbone."""
+        return clone.module.backbone, clone.module.head
 
     def episode_loss(self, support: torch.Tensor, support_labels: torch.Tensor, query: torch.Tensor,
                      query_labels: torch.Tensor, n_way: int) -> Dict[str, torch.Tensor]:
@@ -300,13 +316,7 @@ class MAML(Learner):
         """
         n_episodes = support.shape[0]
         if self.engine != "vectorised":
-            out = []
-            for e in range(n_episodes):
-                with torch.enable_grad():
-                    self.fit_support(support[e], support_labels[e], n_way)
-                with torch.no_grad():
-                    out.append(self(query[e]))
-            return torch.stack(out)
+            return super().adapt_many(support, support_labels, query, n_way, chunk)
         if chunk is None:
             chunk = fm.auto_chunk(self.backbone, support[0, :1], support.shape[1] + query.shape[1])
         if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
@@ -355,6 +365,9 @@ class ANIL(MAML):
     def _inputs(self, x: torch.Tensor) -> torch.Tensor:
         return self.embed(x)
 
+    def adapted_parts(self, clone):
+        return self.backbone, clone
+
     def _inputs_pair(self, support: Optional[torch.Tensor], query: Optional[torch.Tensor]) -> tuple:
         """Features task by task (support, then query, as learn2learn's loop embeds them, so
         running statistics move in its order): the backbone's weights are shared, so batching
@@ -390,8 +403,7 @@ class ANIL(MAML):
             (E, n_query, n_way) logits, detached.
         """
         if self.engine != "vectorised":
-            with torch.no_grad():
-                return torch.stack([self.logits_from_features(zs[e], ys[e], zq[e], n_way) for e in range(len(zs))])
+            return super().logits_from_features_many(zs, ys, zq, n_way, chunk)
         chunk = len(zs) if chunk is None else chunk
         if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
             raise ValueError(f"chunk (eval.chunk) must be an integer >= 1, got {chunk!r}")

@@ -304,11 +304,11 @@ def test_killed_and_resumed_vectorised_run_equals_uninterrupted(tmp_path, learne
     import shutil
 
     import tiny_run  # noqa: F401  (registers the "tiny" data set)
-    from fewshot.engine.checkpoint import load_checkpoint
     from test_resume import assert_same_run
 
     from fewshot.config import load_config
     from fewshot.engine.trainer import train
+    from fewshot.runs.checkpoint import load_checkpoint
 
     cfg = load_config(tiny_run.write_config(tmp_path), [
         f"run.out_dir={tmp_path}", f"model.learner={learner}", "model.options.engine=vectorised",
@@ -402,3 +402,32 @@ def test_meta_batch_loss_in_evaluation_mode_keeps_its_meta_gradient():
     out["loss"].backward()
     torch.testing.assert_close(out["loss"].detach(), loss_r, **TOL)
     assert_same_state(ref, vec, **TOL)
+
+
+@pytest.mark.parametrize("chunk", [1, 4, None])
+def test_evaluate_hands_episodes_to_adapt_many_and_gives_the_per_episode_accuracies(chunk):
+    """fewshot.evaluation.evaluate: the vectorised engine adapts eval.chunk episodes at once and
+    every per-episode accuracy equals the learn2learn engine's episode-by-episode result."""
+    import numpy as np
+
+    from episodes import EpisodeSampler
+    from fewshot.data.base import ImageSplit
+    from fewshot.evaluation.evaluate import evaluate
+    from fewshot.runs.inputs import Normalizer
+
+    g = np.random.default_rng(0)
+    labels = np.repeat(np.arange(6), 8)
+    centres = g.integers(40, 200, (6, 1, 1))
+    images = np.clip(centres[labels] + g.normal(0, 30, (len(labels), 16, 16)), 0, 255).astype(np.uint8)
+    split = ImageSplit(images, labels, [str(c) for c in range(6)], "toy/test")
+    ref, vec = learner_pair(MAML, "transductive", 2)
+    ref, vec = ref.float(), vec.float()
+    norm = Normalizer([0.5], [0.25])
+
+    def run(learner, c):
+        sampler = EpisodeSampler(labels, n_way=3, k_shot=2, n_query=3, n_episodes=9, seed=4, advance_epoch=False)
+        return evaluate(learner, split, norm, sampler, feature_cache=False, chunk=c).accuracies
+
+    want = run(ref, 1)
+    np.testing.assert_array_equal(run(ref, chunk), want)  # learn2learn: the chunk changes nothing
+    np.testing.assert_array_equal(run(vec, chunk), want)
