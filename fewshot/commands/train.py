@@ -53,6 +53,25 @@ def _run_dir(cfg, config_path: Optional[str]) -> Path:
     return Path(cfg.run.out_dir) / name
 
 
+def _first_missing(path: Path) -> Optional[Path]:
+    """The outermost of ``path`` and its parents that does not exist yet (None if ``path`` exists)."""
+    path = Path(path).absolute()
+    if path.exists():
+        return None
+    while not path.parent.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def _remove_empty_tree(folder: Path) -> None:
+    """Remove ``folder`` if it holds no file at all (only empty folders); else leave it be."""
+    if not folder.is_dir() or any(not p.is_dir() for p in folder.rglob("*")):
+        return
+    for sub in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        sub.rmdir()
+    folder.rmdir()
+
+
 def cmd_train(args) -> int:
     if getattr(args, "nproc", 0):
         return _launch(args)
@@ -98,7 +117,13 @@ def _train(args, dist) -> int:
     training = LEARNERS.info(cfg.model.learner).get("training", "episodic") if cfg.model.learner in LEARNERS \
         else "episodic"  # an unknown learner is refused by train() with the list of names
     trainer = pretrain if training == "batches" else train  # as the learner declared itself
-    result = trainer(cfg, run_dir, resume=bool(args.resume))
+    created = _first_missing(run_dir) if main and not args.resume else None
+    try:
+        result = trainer(cfg, run_dir, resume=bool(args.resume))
+    except BaseException:
+        if created is not None:  # a failed start (unknown backbone, too many ways) leaves nothing
+            _remove_empty_tree(created)
+        raise
     say(f"trained {result.episodes} episodes in {result.seconds:.0f} s"
           + (f"; best validation accuracy {100 * result.best_val:.2f}%" if result.best_val else ""))
     curves = plot_learning_curves([run_dir], run_dir / "plots" / "learning_curves.png") if main else None
