@@ -266,3 +266,43 @@ def test_report_shows_the_range_of_ways_shots_and_queries_when_they_vary():
     lines = markdown_table([row, fixed]).splitlines()
     assert "| 5-40 (mean 12.2) | 1-20 (mean 3.5) | 2-10 (mean 9.0) |" in lines[2]
     assert "| 5 | 1 | 15 |" in lines[3]
+
+
+def test_report_pivots_runs_against_data_set_and_shots(tmp_path, capsys):
+    """Rows = run x weights x method with image size, seed and budget; columns = data set x shots."""
+    import yaml
+
+    from fewshot.reporting.report import pivot, run_settings
+
+    cross = [{**result_row(5, 1, 50.5, 0.9), "dataset": "fashion_mnist"},
+             {**result_row(5, 1, 52.25, 0.7), "dataset": "fashion_mnist", "episodes": 200}]
+    a = fake_run(tmp_path / "a", 0, results=ROWS + cross)
+    (a / "config.yaml").write_text(yaml.safe_dump({"data": {"image_size": 84}, "train": {"seed": 7, "episodes": 2000},
+                                                   "model": {"learner": "protonet"}}))
+    b = fake_run(tmp_path / "b", 1, results=[{**ROWS[0], "learner": "pretrain", "accuracy": 66.0}])
+    (b / "config.yaml").write_text(yaml.safe_dump({"data": {"image_size": 28}, "train": {"seed": 1, "episodes": 600},
+                                                   "model": {"learner": "pretrain"},
+                                                   "pretrain": {"batch_size": 64}}))
+    assert run_settings(a) == {"image_size": 84, "seed": 7, "budget": "2,000 episodes"}
+    assert run_settings(b)["budget"] == "600 steps of 64 images"
+    rows = collect_results([a, b])
+    columns, lines = pivot(rows, {"a": run_settings(a), "b": run_settings(b)})
+    # fashion_mnist 5w1s was measured over 200 and 600 episodes: two columns, named apart
+    assert columns == ["fashion_mnist/test 5w1s (q15, 200 ep.)", "fashion_mnist/test 5w1s (q15, 600 ep.)",
+                       "tiny/test 5w1s", "tiny/test 5w5s", "tiny/test 10w1s", "tiny/test 10w5s"]
+    by = {(x["run"], x["model"], x["method"]): x for x in lines}
+    assert set(by) == {("a", "best", "inductive"), ("a", "untrained", "inductive"), ("a", "best", "tim"),
+                       ("b", "best", "inductive")}
+    best = by[("a", "best", "inductive")]
+    assert best["tiny/test 10w5s"] == (63.125, 0.4) and best["fashion_mnist/test 5w1s (q15, 200 ep.)"] == (52.25, 0.7)
+    assert by[("a", "best", "tim")].get("tiny/test 5w1s") is None and by[("a", "best", "tim")]["tiny/test 5w5s"]
+    assert by[("b", "best", "inductive")]["learner"] == "pretrain"
+    assert main(["report", str(a), str(b), "--out", str(tmp_path / "both")]) == 0
+    out = capsys.readouterr().out
+    md = (tmp_path / "both.md").read_text()
+    head = "| run | learner | backbone | weights | method | image size | seed | training budget | "
+    assert head in out and head in md
+    assert "| a | protonet | conv4 | best | inductive | 84 | 7 | 2,000 episodes | 52.25 ± 0.70 | 50.50 ± 0.90 |" in md
+    assert "| b | pretrain | conv4 | best | inductive | 28 | 1 | 600 steps of 64 images |  |  | 66.00 ± 0.81 |" in md
+    pivot_rows = list(csv.DictReader((tmp_path / "both_pivot.csv").open()))
+    assert len(pivot_rows) == 4 and float(pivot_rows[0]["tiny/test 10w5s acc"]) == 63.125
