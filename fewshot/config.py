@@ -73,6 +73,7 @@ class EpisodeKeys:
     p_mixed: float = 0.0  # probability of an episode mixing all domains
     hierarchy: str = ""  # per-class meta key (e.g. alphabets): an episode's classes share its value
     p_ignore_hierarchy: float = 0.0  # probability of an episode ignoring the hierarchy
+    drop_small_classes: bool = False  # leave out classes too small for the episodes (with a warning)
 
 
 @dataclass

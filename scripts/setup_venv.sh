@@ -36,6 +36,6 @@ fi
 # fewshot depends on fewshot-episodes (this repository's episodes/, packaging/episodes/): both
 # editable, in one command so that the dependency is met by the local copy. TensorBoard too, so
 # that its test runs. (learn2learn, the [maml] extra, is installed above.)
-$PIP install -q -e ./packaging/episodes -e ".[dev,tensorboard]"
+$PIP install -q -e ./packaging/episodes -e ".[dev,tensorboard,plots]"
 echo "$HASH" > "$STAMP"
 echo "set-up done: $VENV"

@@ -30,6 +30,9 @@ def cmd_plot(args) -> int:
     for run in runs:
         if not run.is_dir():
             raise FileNotFoundError(f"run folder {str(run)!r} does not exist")
+    if args.labels and len(args.labels) != len(runs):
+        raise ValueError(f"--labels: {len(args.labels)} labels for {len(runs)} runs (one per RUN_DIR, in order)")
+    names = dict(zip([run.name for run in runs], args.labels)) if args.labels else {}  # by run folder name
     out = Path(args.out) if args.out else (runs[0] / "plots" if len(runs) == 1 else Path("plots"))
     written, notes = [], []
     if "curves" in args.what:
@@ -38,6 +41,7 @@ def cmd_plot(args) -> int:
     if sweeps:
         with_results = [r for r in runs if (r / "results.json").is_file()]
         rows = collect_results(with_results)
+
         for kind, key, flag in (("shots", "k_shot", "--shots 1 5 10"), ("ways", "n_way", "--n-way 10")):
             if kind not in sweeps:
                 continue
@@ -45,7 +49,7 @@ def cmd_plot(args) -> int:
                 notes.append(f"accuracy against {kind} skipped: the runs' results.json hold fewer than two "
                              f"{kind} settings (add some with `fewshot eval RUN_DIR {flag}`)")
                 continue
-            written.append(plot_accuracy_sweep(rows, key, out / f"accuracy_vs_{kind}.png"))
+            written.append(plot_accuracy_sweep(rows, key, out / f"accuracy_vs_{kind}.png", names))
     if "embedding" in args.what:
         for run in runs:
             name = f"embedding_{args.method}{'_episode' if args.episode else ''}"

@@ -16,7 +16,9 @@ def add_prepare_args(d) -> None:
                    help="split to prepare, repeatable (default: all splits of the data set)")
     g.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="loader option, repeatable: layout=pickle, split_scheme=vinyals, crop=center, ...")
-    g.add_argument("--channels", type=int, choices=(1, 3), help="1 = grey, 3 = RGB (default: the data's own)")
+    g.add_argument("--channels", type=int, choices=(1, 3),
+                   help="1 = grey, 3 = RGB (default: the data's own: grey for omniglot, fashion_mnist, glyphs "
+                        "and an imagefolder of grey images, RGB for the others)")
     g.add_argument("--skip-corrupt", action="store_true",
                    help="leave out images that cannot be decoded (counted and listed in the manifest)")
     g.add_argument("--workers", type=int, default=0, help="decoding threads (0 = one per core, up to 8)")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..config import ConfigError, load_config
-from ..runs.lock import run_lock
+from ..runs.lock import LOCK_NAME, run_lock
 
 
 def add_parser(sub) -> None:
@@ -102,6 +102,37 @@ def check_final_eval(cfg) -> None:
             raise episode_error(err, split, "eval", e.n_way, k, e.n_query) from None
 
 
+def _command_line(args) -> list:
+    """``["fewshot", "train", ...]``: the options given (not their defaults), CONFIG, overrides."""
+    argv = ["fewshot", "train"]
+    for action in args.train_parser._actions:
+        value = getattr(args, action.dest, None)
+        if not action.option_strings or action.dest == "help" or value == action.default:
+            continue
+        argv += [action.option_strings[-1]] + ([] if action.nargs == 0 else [str(value)])
+    return argv + ([args.config] if args.config is not None else []) + list(args.overrides)
+
+
+def _first_missing(path: Path) -> Optional[Path]:
+    """The outermost of ``path`` and its parents that does not exist yet (None if ``path`` exists)."""
+    path = Path(path).absolute()
+    if path.exists():
+        return None
+    while not path.parent.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def _remove_empty_tree(folder: Path) -> None:
+    """Remove ``folder`` if it holds no file at all (only empty folders and our own writer lock,
+    :data:`~fewshot.runs.lock.LOCK_NAME`); else leave it be."""
+    if not folder.is_dir() or any(not p.is_dir() and p.name != LOCK_NAME for p in folder.rglob("*")):
+        return
+    for sub in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        sub.rmdir() if sub.is_dir() else sub.unlink()
+    folder.rmdir()
+
+
 def cmd_train(args) -> int:
     if getattr(args, "nproc", 0):
         return _launch(args)
@@ -119,7 +150,8 @@ def _train(args, dist, held: contextlib.ExitStack) -> int:
     from ..engine.trainer import train
     from ..evaluation.run_eval import evaluate_run
     from ..learners import LEARNERS
-    from ..reporting import plot_learning_curves, write_report
+    from ..reporting import collect_results, plot_learning_curves, write_report
+    from ..runs.records import note_invocation, tensorboard_results
 
     if args.resume:
         run_dir = Path(args.resume)
@@ -146,6 +178,7 @@ def _train(args, dist, held: contextlib.ExitStack) -> int:
     cfg.train.device = dist.init(cfg.train.device)  # joins torchrun's process group, if any
     run_dir = dist.broadcast_object(run_dir)  # rank 0's (the name may hold the clock)
     main = dist.is_main()
+    created = _first_missing(run_dir) if main and not args.resume else None  # before the lock makes it
     # one writer per run folder, for the whole command (training and the final evaluation)
     held.enter_context(run_lock(run_dir, "fewshot train" + (" --resume" if args.resume else ""), enabled=main))
     if not args.resume and (run_dir / "checkpoints" / "last.pt").exists():
@@ -156,9 +189,15 @@ def _train(args, dist, held: contextlib.ExitStack) -> int:
     training = LEARNERS.info(cfg.model.learner).get("training", "episodic") if cfg.model.learner in LEARNERS \
         else "episodic"  # an unknown learner is refused by train() with the list of names
     trainer = pretrain if training == "batches" else train  # as the learner declared itself
-    if not args.no_eval:
-        check_final_eval(cfg)  # impossible eval settings fail now, not after the training
-    result = trainer(cfg, run_dir, resume=bool(args.resume))
+    note_invocation(_command_line(args), list(args.overrides))  # for run.json
+    try:
+        if not args.no_eval:
+            check_final_eval(cfg)  # impossible eval settings fail now, not after the training
+        result = trainer(cfg, run_dir, resume=bool(args.resume))
+    except BaseException:
+        if created is not None:  # a failed start (unknown backbone, too many ways) leaves nothing
+            _remove_empty_tree(created)
+        raise
     say(f"trained {result.episodes} episodes in {result.seconds:.0f} s"
           + (f"; best validation accuracy {100 * result.best_val:.2f}%" if result.best_val else ""))
     curves = plot_learning_curves([run_dir], run_dir / "plots" / "learning_curves.png") if main else None
@@ -175,6 +214,8 @@ def _train(args, dist, held: contextlib.ExitStack) -> int:
     if not main:
         return 0
     md, table = write_report([run_dir], run_dir / "report")
+    if cfg.train.tensorboard:  # hparams (the resolved config) and the final test results
+        tensorboard_results(run_dir / "tensorboard", cfg.to_dict(), collect_results([run_dir]), result.episodes)
     say(f"learning curves: {curves}")
     say(f"results table:   {md} (and {table.name})")
     return 0

@@ -101,8 +101,11 @@ def write_cache(folder: Path, spec: CacheSpec, found: Collected, options: LoadOp
             if isinstance(img, CorruptImageError):
                 if not options.skip_corrupt:
                     raise CorruptImageError(
-                        f"{spec.dataset}/{spec.split}: {img}. Replace the file, or leave it out with "
-                        "data.options.skip_corrupt=true (CLI: --skip-corrupt)")
+                        f"{spec.dataset}/{spec.split}: {img}. Replace the file, or leave such files out "
+                        "with the loader option skip_corrupt: `fewshot data prepare --skip-corrupt`, "
+                        "`fewshot eval/benchmark --data-option skip_corrupt=true` (benchmark: "
+                        f"--data-option {spec.dataset}.skip_corrupt=true), or data.options.skip_corrupt=true "
+                        "in a training config")
                 skipped.append(found.describe(found.items[i]))
                 continue
             images[len(kept)] = img

@@ -2,7 +2,8 @@
 
 Debian's ``dataset-fashion-mnist`` package installs them in ``/usr/share/datasets/fashion-mnist``
 (``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``, ``t10k-images-idx3-ubyte.gz``,
-``t10k-labels-idx1-ubyte.gz``), the default root here. For few-shot use, split ``test`` (the
+``t10k-labels-idx1-ubyte.gz``); without a root they are looked for in ``<data dir>/fashion-mnist``
+(``$FEWSHOT_DATA``, as every data set) first, then there. For few-shot use, split ``test`` (the
 10,000 t10k images) treats all 10 classes as novel classes; ``train`` (60,000) and ``all`` (70,000)
 are there too. Images are grey, light garments on black (as glyphs).
 
@@ -13,6 +14,7 @@ idx format: a big-endian header ``0x00 0x00 <type> <ndim>`` (type 0x08 = unsigne
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 from typing import List
 
@@ -22,6 +24,7 @@ from .cache import CacheSpec, Collected
 from .cache_write import cached_split
 from .errors import check_split, missing_data
 from .options import parse_options
+from .paths import default_data_dir
 from .registry import register_dataset
 
 DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
@@ -55,11 +58,29 @@ def read_idx(path: Path) -> np.ndarray:
     return data.reshape(shape)
 
 
+def default_root() -> Path:
+    """Where the idx files are when no root is given: ``<data dir>/fashion-mnist`` (``$FEWSHOT_DATA``
+    or ``~/.cache/fewshot``, as for every data set; ``fashion_mnist`` and ``FashionMNIST`` too) when
+    it holds them, else Debian's ``/usr/share/datasets/fashion-mnist``."""
+    base = default_data_dir()
+    for name in ("fashion-mnist", "fashion_mnist", "FashionMNIST"):
+        folder = base / name
+        if any((folder / f"{FILES['test'][0]}{ext}").is_file() or (folder / f"{FILES['train'][0]}{ext}").is_file()
+               for ext in (".gz", "")):
+            return folder
+    if os.environ.get("FEWSHOT_DATA") and not (Path(DEFAULT_ROOT) / f"{FILES['test'][0]}.gz").is_file():
+        return base / "fashion-mnist"  # what the missing-data message then names
+    return Path(DEFAULT_ROOT)
+
+
 def _find(root: Path, stem: str) -> Path:
     for name in (stem + ".gz", stem, stem.replace("-idx", ".idx") + ".gz"):
         if (root / name).is_file():
             return root / name
-    raise missing_data("fashion_mnist", root, [f"{s}.gz" for pair in FILES.values() for s in pair], WHERE)
+    raise missing_data("fashion_mnist", root, [f"{s}.gz" for pair in FILES.values() for s in pair], WHERE,
+                       f"Without a root they are looked for in {default_data_dir() / 'fashion-mnist'} "
+                       f"($FEWSHOT_DATA/fashion-mnist), then {DEFAULT_ROOT}; give another folder with "
+                       "data.root or --data-root.")
 
 
 @register_dataset("fashion_mnist", splits=("test",), test_split="test", cached=True)
@@ -68,7 +89,9 @@ def load_fashion_mnist(split: str = "test", root=None, image_size: int = 28, see
 
     Args:
         split: ``test`` (10 novel classes, 10,000 images), ``train`` or ``all``.
-        root: folder with the idx files (default ``/usr/share/datasets/fashion-mnist``).
+        root: folder with the idx files (default: ``<data dir>/fashion-mnist`` when it holds
+            them, ``$FEWSHOT_DATA`` or ``~/.cache/fewshot`` being the data dir, else
+            ``/usr/share/datasets/fashion-mnist``).
         image_size: side S (28 native).
         **options: shared :class:`~fewshot.data.options.LoadOptions` (grey by default).
 
@@ -78,7 +101,7 @@ def load_fashion_mnist(split: str = "test", root=None, image_size: int = 28, see
     opts, _ = parse_options("fashion_mnist", options)
     split = check_split("fashion_mnist", split, ("train", "test", "all"),
                         {"novel": "test", "evaluation": "test"})
-    root = Path(root).expanduser().resolve() if root else Path(DEFAULT_ROOT)
+    root = Path(root).expanduser().resolve() if root else default_root()
     parts: List[str] = ["train", "test"] if split == "all" else [split]
     files = [(_find(root, FILES[p][0]), _find(root, FILES[p][1])) for p in parts]
     spec = CacheSpec("fashion_mnist", split, str(root), "idx", image_size, opts.channels or 1,

@@ -19,7 +19,7 @@ from .cache_write import cached_split
 from .errors import DataNotFoundError, missing_data
 from .options import parse_options
 from .registry import register_dataset
-from .sources import class_folders, from_file_lists, image_folder
+from .sources import class_folders, from_file_lists, image_folder, own_channels
 
 WHERE_FOLDER = "an image folder is your own data: one sub-folder per class, images inside."
 WHERE_LIST = "the lists come with the Closer Look (wyharveychen/CloserLookFewShot) or Tseng et al.'s code."
@@ -30,7 +30,8 @@ def load_image_folder(split: str = "all", root=None, image_size: int = 84, seed:
     """Every class folder under ``root`` (split ``all``) or under ``root/<split>``.
 
     Returns:
-        ImageSplit with classes in sorted folder-name order; RGB unless ``channels=1``.
+        ImageSplit with classes in sorted folder-name order; without a ``channels`` option, grey
+        when the images are grey (see :func:`~fewshot.data.sources.own_channels`), else RGB.
     """
     opts, _ = parse_options("imagefolder", options)
     if root is None:
@@ -41,7 +42,8 @@ def load_image_folder(split: str = "all", root=None, image_size: int = 84, seed:
     if not folder.is_dir() or not class_folders(folder):
         raise missing_data("imagefolder", root, [f"{'' if split == 'all' else split + '/'}<class>/<image>"],
                            WHERE_FOLDER, "Split 'all' reads root itself.")
-    spec = CacheSpec("imagefolder", split, str(folder), "imagefolder", image_size, opts.channels or 3,
+    channels = opts.channels or own_channels(folder)  # the images' own: grey PNGs stay grey
+    spec = CacheSpec("imagefolder", split, str(folder), "imagefolder", image_size, channels,
                      opts.crop or "none", opts.resample)
     return cached_split(spec, lambda: image_folder(folder, size_hint=image_size), opts)
 

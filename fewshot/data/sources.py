@@ -36,6 +36,33 @@ def class_folders(folder: Path) -> List[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+
+
+def own_channels(folder: Path, classes: int = 16, per_class: int = 2) -> int:
+    """The channels of ``folder/<class>/<image>``'s own images: 1 when every probed image is grey
+    (PIL mode L, 1, LA, I, I;16, F), else 3. Probes the first ``per_class`` images of up to
+    ``classes`` class folders spread over the sorted list (headers only, nothing decoded);
+    unreadable files are left to the decoder, which names them."""
+    from PIL import Image
+
+    folders = class_folders(folder)
+    picks = sorted({int(i) for i in np.linspace(0, len(folders) - 1, min(classes, len(folders)))}) \
+        if folders else []
+    seen = 0
+    for i in picks:
+        for path in list_images(folders[i])[:per_class]:
+            try:
+                with Image.open(path) as img:
+                    mode = img.mode
+            except (OSError, SyntaxError, ValueError):
+                continue
+            if mode not in GREY_MODES:
+                return 3
+            seen += 1
+    return 1 if seen else 3
+
+
 def decode_file(size_hint: int):
     """A ``decode`` callable for :class:`Collected` whose items are image paths."""
     return lambda path: open_image(path, size_hint)

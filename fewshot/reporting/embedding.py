@@ -1,8 +1,9 @@
-"""2-D projections of feature vectors for plots: PCA and exact t-SNE, in NumPy.
+"""2-D projections of feature vectors for plots: PCA (NumPy) and t-SNE (scikit-learn's, the
+``plots`` extra).
 
-Both are deterministic (t-SNE starts from the scaled PCA projection, not from random points), so
-the same features always give the same figure. Exact t-SNE costs O(n^2) per iteration: meant for
-the few hundred points of an embedding plot, not for whole data sets.
+Both are deterministic (t-SNE starts from the PCA projection with a fixed seed), so the same
+features always give the same figure. t-SNE is exact up to 500 points (an embedding plot's few
+hundred), Barnes-Hut beyond.
 """
 
 from __future__ import annotations
@@ -28,60 +29,30 @@ def pca_2d(x: np.ndarray) -> np.ndarray:
     return centred @ axes.T
 
 
-def _affinities(d2: np.ndarray, perplexity: float) -> np.ndarray:
-    """Row-wise Gaussian affinities whose entropy matches log(perplexity) (binary search)."""
-    n = len(d2)
-    p = np.zeros((n, n))
-    target = np.log(perplexity)
-    for i in range(n):
-        row = np.delete(d2[i], i)
-        lo, hi, beta = 0.0, np.inf, 1.0
-        for _ in range(64):
-            w = np.exp(-(row - row.min()) * beta)
-            s = w.sum()
-            h = np.log(s) + beta * np.sum((row - row.min()) * w) / s
-            if abs(h - target) < 1e-5:
-                break
-            if h > target:  # too flat: narrower kernel
-                lo, beta = beta, beta * 2 if hi == np.inf else (beta + hi) / 2
-            else:
-                hi, beta = beta, (beta + lo) / 2
-        p[i, np.arange(n) != i] = w / s
-    return p
+def tsne_2d(x: np.ndarray, perplexity: float = 15.0, iterations: int = 750, seed: int = 0) -> np.ndarray:
+    """t-SNE (van der Maaten & Hinton, 2008) of ``x`` (n, d) -> (n, 2), by scikit-learn's
+    ``sklearn.manifold.TSNE`` (PCA initialisation, seeded: the same points give the same map).
 
+    Args:
+        perplexity: effective number of neighbours (lowered to (n - 1) / 3 for few points).
+        iterations: optimisation steps (at least 250).
 
-def tsne_2d(x: np.ndarray, perplexity: float = 15.0, iterations: int = 750) -> np.ndarray:
-    """Exact t-SNE (van der Maaten & Hinton, 2008) of ``x`` (n, d) -> (n, 2).
-
-    Gradient descent with momentum, per-coordinate gains and early exaggeration (12 for the
-    first 250 iterations), as in the authors' reference implementation.
+    Raises:
+        ValueError: fewer than 4 points, or scikit-learn is not installed (``pip install
+            'fewshot[plots]'``; PCA needs nothing more).
     """
     x = np.asarray(x, dtype=np.float64)
     n = len(x)
     if n < 4:
         raise ValueError(f"t-SNE needs at least 4 points, got {n}")
-    perplexity = min(perplexity, (n - 1) / 3)
-    sq = (x * x).sum(1)
-    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0)
-    p = _affinities(d2, perplexity)
-    p = np.maximum((p + p.T) / (2 * n), 1e-12)
-    y = pca_2d(x)
-    y = 1e-4 * y / max(y[:, 0].std(), 1e-12)
-    velocity, gains = np.zeros_like(y), np.ones_like(y)
-    lr = max(n / 12 / 4, 50.0)
-    for it in range(iterations):
-        exaggeration = 12.0 if it < 250 else 1.0
-        diff = y[:, None, :] - y[None, :, :]  # (n, n, 2)
-        kernel = 1.0 / (1.0 + (diff ** 2).sum(-1))
-        np.fill_diagonal(kernel, 0.0)
-        q = np.maximum(kernel / kernel.sum(), 1e-12)
-        grad = 4.0 * (((exaggeration * p - q) * kernel)[:, :, None] * diff).sum(1)
-        same = np.sign(grad) == np.sign(velocity)
-        gains = np.maximum(np.where(same, gains * 0.8, gains + 0.2), 0.01)
-        velocity = (0.5 if it < 250 else 0.8) * velocity - lr * gains * grad
-        y = y + velocity
-        y = y - y.mean(0)
-    return y
+    try:
+        from sklearn.manifold import TSNE
+    except ImportError:
+        raise ValueError("t-SNE needs scikit-learn: pip install 'fewshot[plots]' (or scikit-learn), "
+                         "or draw a PCA (fewshot plot --method pca)") from None
+    tsne = TSNE(n_components=2, perplexity=min(perplexity, (n - 1) / 3), init="pca", random_state=seed,
+                max_iter=max(250, int(iterations)), learning_rate="auto", method="exact" if n <= 500 else "barnes_hut")
+    return tsne.fit_transform(x).astype(np.float64)
 
 
 def project_2d(x: np.ndarray, method: str = "pca") -> np.ndarray:

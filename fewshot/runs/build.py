@@ -5,7 +5,9 @@ registered (:data:`fewshot.learners.LEARNERS`), never decided here by its name."
 
 from __future__ import annotations
 
-from typing import List
+import difflib
+import inspect
+from typing import List, Optional, Set
 
 import torch
 
@@ -14,7 +16,8 @@ from ..backbones.weights import load_weights
 from ..config import Config
 from ..interpolation import wrap_interpolation
 from ..learners import LEARNERS, create_learner
-from ..learners.base import eval_mode
+from ..learners.base import Learner, eval_mode
+from ..losses import LossOptions
 from ..registry import IMPORTED, plugin_modules
 from .ranks import is_main
 
@@ -66,8 +69,53 @@ def build_learner(cfg: Config, in_channels: int, load_init: bool = False):
         kwargs["feature_dim"] = feature_dim(backbone, in_channels, cfg.data.image_size)
     if "n_way" in needs:  # a fixed head (MAML family)
         kwargs.setdefault("n_way", cfg.train.n_way)
+    check_learner_options(m.learner, m.options)
     learner = create_learner(m.learner, backbone, **kwargs)
     return wrap_interpolation(learner, interpolation, total_episodes=cfg.train.episodes)
+
+
+def learner_options(cls: type) -> Optional[Set[str]]:
+    """The ``model.options`` keys learner class ``cls`` takes: the named parameters of its
+    ``__init__`` (followed up the class tree through ``**kwargs``), with the
+    :class:`~fewshot.losses.LossOptions` fields for a ``**loss_options`` parameter; None when an
+    open ``**kwargs`` leaves the set unknown."""
+    names: Set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        if klass is Learner:
+            break
+        if not issubclass(klass, Learner):
+            return None  # the **kwargs reach a class that is not a learner: unknown
+        params = list(inspect.signature(init).parameters.values())[1:]
+        names.update(p.name for p in params
+                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        rest = [p for p in params if p.kind == p.VAR_KEYWORD]
+        if rest and rest[0].name == "loss_options":
+            names.update(LossOptions.__dataclass_fields__)
+        elif not rest:
+            break
+    names.discard("backbone")
+    return names
+
+
+def check_learner_options(name: str, options) -> None:
+    """A ValueError naming the ``model.options`` keys learner ``name`` does not take, with the
+    ones it takes (backbone options belong in ``model.backbone_options``)."""
+    valid = learner_options(LEARNERS.get(name))
+    if valid is None:
+        return
+    valid.add("interpolation")  # a wrapper around any learner
+    unknown = [k for k in options if k not in valid]
+    if not unknown:
+        return
+    close = difflib.get_close_matches(unknown[0], sorted(valid), n=1)
+    hint = f" Did you mean model.options.{close[0]}?" if close else ""
+    raise ValueError(f"learner {name!r} has no option {', '.join(f'model.options.{k}' for k in unknown)}."
+                     f"{hint} It takes: {', '.join(sorted(valid))}. Options of the backbone (e.g. "
+                     "DropBlock's drop_rate and dropblock_size for resnet12) go in model.backbone_options, "
+                     "e.g. model.backbone_options.drop_rate=0.1")
 
 
 @torch.no_grad()

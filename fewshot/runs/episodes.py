@@ -14,10 +14,14 @@ A section names the episode *kind* and how its classes are grouped:
 * ``hierarchy``: a per-class meta key (``alphabets`` for glyphs and Omniglot, ``superclass``
   for tieredImageNet): all classes of an episode then share its value, unless the episode
   ignores the hierarchy (probability ``p_ignore_hierarchy``).
+* ``drop_small_classes``: leave out (with a warning) the classes that have too few samples for
+  the episodes, instead of refusing them.
 """
 
 from __future__ import annotations
 
+import re
+import warnings
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
@@ -122,17 +126,42 @@ def build_sampler(section: Any, split, n_episodes: int, seed: int, *, k_shot: Op
         keep = (choose_classes(split.labels, classes, subset_seed) if isinstance(classes, (int, np.integer))
                 else np.unique(np.asarray(list(classes))))
         describer = ClassSubset(describer, tuple(keep.tolist()))
-    kwargs = dict(domains=domains, parents=parents, advance_epoch=advance_epoch)
+    kwargs = dict(domains=domains, parents=parents, advance_epoch=advance_epoch,
+                  drop_small_classes=bool(getattr(section, "drop_small_classes", False)))
     if tasks and (domains is not None or parents is not None):
         raise ValueError(f"a fixed task pool (data.train_tasks) cannot be combined with sampling by "
                          f"domain or hierarchy; set '{prefix}.domains: mixed' and no '{prefix}.hierarchy'")
     try:
-        if tasks:
-            return TaskPoolSampler(split.labels, describer, tasks, n_episodes, seed, pool_seed=subset_seed,
-                                   **kwargs)
-        return SpecSampler(split.labels, describer, n_episodes, seed, **kwargs)
+        with warnings.catch_warnings(record=True) as caught:  # drop_small_classes: said with names
+            warnings.simplefilter("always")
+            if tasks:
+                sampler = TaskPoolSampler(split.labels, describer, tasks, n_episodes, seed,
+                                          pool_seed=subset_seed, **kwargs)
+            else:
+                sampler = SpecSampler(split.labels, describer, n_episodes, seed, **kwargs)
+        for w in caught:
+            warnings.warn(f"{split.name}: {sampler_message(str(w.message), split, prefix)}", w.category,
+                          stacklevel=2)
+        return sampler
     except ValueError as err:
-        raise ValueError(f"{split.name!r} cannot supply the episodes '{prefix}' asks for: {err}") from None
+        raise ValueError(f"{split.name!r} cannot supply the episodes '{prefix}' asks for: "
+                         f"{sampler_message(str(err), split, prefix)}") from None
+
+
+def sampler_message(text: str, split, prefix: str) -> str:
+    """A sampler's message in the config's words: classes by their names (``class 3`` ->
+    ``class 3 ('Laysan_Albatross')``) and the config key instead of the sampler's argument."""
+    names = list(getattr(split, "class_names", None) or [])
+
+    def name(match, form: str) -> str:
+        c = int(match.group(1))
+        if not 0 <= c < len(names) or str(names[c]) == str(c):
+            return match.group(0)
+        return form.format(repr(str(names[c])))
+
+    text = re.sub(r"'class (\d+)'", lambda m: name(m, "{}"), text)  # in a list: the names alone
+    text = re.sub(r"\bclass (\d+)\b", lambda m: name(m, "class {}"), text)
+    return text.replace("pass drop_small_classes=True", f"set {prefix}.drop_small_classes=true")
 
 
 def spec_labels(spec: EpisodeSpec, device=None) -> Tuple[torch.Tensor, torch.Tensor]:

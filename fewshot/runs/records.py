@@ -22,7 +22,9 @@ import json
 import numbers
 import os
 import platform
+import shlex
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -187,6 +189,63 @@ def open_tensorboard(log_dir: Union[str, Path], resume_episode: Optional[int] = 
     return TensorBoardWriter(log_dir, purge_step=purge)
 
 
+def flat_hparams(config: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    """A nested config as TensorBoard hparams: ``{"train.lr": 0.001, ...}``; values that are not
+    a bool, number or string (lists, dicts of options, None) become their YAML-ish string."""
+    out: Dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value and prefix.count(".") < 1:  # sections and their option dicts
+            out.update(flat_hparams(value, f"{name}."))
+        elif isinstance(value, (bool, int, float, str)):
+            out[name] = value
+        else:
+            out[name] = json.dumps(value, sort_keys=True)
+    return out
+
+
+def result_tag(row: Dict[str, Any]) -> str:
+    """``test/<data set>-<split>/<N>w<K>s/<weights>[/<method>]`` of a ``results.json`` row."""
+    method = row.get("method") or "inductive"
+    shape = f"{row.get('n_way', 0)}w{row.get('k_shot', 0)}s"
+    tag = f"test/{row.get('dataset', '?')}-{row.get('split', '?')}/{shape}/{row.get('model', '?')}"
+    return tag + ("" if method == "inductive" else f"/{method}")
+
+
+def tensorboard_results(log_dir: Union[str, Path], config: Dict[str, Any], rows: List[Dict[str, Any]],
+                        step: int = 0) -> Optional[Path]:
+    """Add a run's resolved config (as hparams, and as text) and its evaluation results (one
+    scalar per setting: accuracy and 95% CI in percent, tag :func:`result_tag`) to its TensorBoard
+    events. The HParams tab then compares runs by config against their test accuracies.
+
+    Returns:
+        The log folder, or None when TensorBoard is not installed.
+    """
+    if not tensorboard_available():
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+    from torch.utils.tensorboard.summary import hparams
+
+    metrics = {}
+    for r in rows:
+        if isinstance(r.get("accuracy"), numbers.Real):
+            metrics[f"{result_tag(r)}/accuracy"] = float(r["accuracy"])
+            if isinstance(r.get("ci95"), numbers.Real):
+                metrics[f"{result_tag(r)}/ci95"] = float(r["ci95"])
+    writer = SummaryWriter(log_dir=str(log_dir))
+    try:
+        exp, ssi, sei = hparams(flat_hparams(config), {k: v for k, v in metrics.items() if k.endswith("/accuracy")})
+        for summary in (exp, ssi, sei):
+            writer.file_writer.add_summary(summary, int(step))
+        writer.add_text("config", "```\n" + json.dumps(config, indent=2, sort_keys=False) + "\n```", int(step))
+        for tag, value in metrics.items():
+            writer.add_scalar(tag, value, global_step=int(step))
+        writer.flush()
+    finally:
+        writer.close()
+    return Path(log_dir)
+
+
 # ---------------------------------------------------------------- provenance (run.json)
 _SOURCE = Path(__file__).resolve().parents[2]
 
@@ -214,11 +273,58 @@ def commit_label(version: Dict[str, object]) -> str:
     return commit + ("+dirty" if version.get("dirty") else "")
 
 
+_INVOCATION: Dict[str, Any] = {}
+
+
+def note_invocation(command: Optional[List[str]] = None, overrides: Optional[List[str]] = None) -> None:
+    """What the command that starts a run was given (its command line, e.g. ``["fewshot", "train",
+    "cfg.yaml", "train.lr=0.01"]``, and its config overrides), for :func:`record_run` to write
+    into ``run.json``."""
+    _INVOCATION.clear()
+    _INVOCATION.update(command=list(sys.argv if command is None else command), overrides=list(overrides or []))
+
+
+def _cwd_commit() -> Optional[Dict[str, object]]:
+    """Commit of the working directory's git repository (the user's experiment code), or None."""
+    try:
+        def git(*args: str) -> str:
+            return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
+                                  check=True).stdout.strip()
+
+        top = git("rev-parse", "--show-toplevel")
+        commit = git("rev-parse", "--short=10", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"path": top, "commit": commit, "dirty": dirty}
+
+
+def invocation_record() -> Dict[str, object]:
+    """The new keys of ``run.json``: ``command`` (the command line), ``argv`` (the process's own),
+    ``overrides``, ``cwd``,
+    ``cwd_git`` (commit of the working directory's repository, or null), ``torch``, ``cuda``
+    (the CUDA version torch was built with, or null) and ``gpus`` (visible CUDA devices)."""
+    import torch
+
+    command = _INVOCATION.get("command", sys.argv)
+    gpus: List[str] = []
+    try:
+        if torch.cuda.is_available():
+            gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    except RuntimeError:
+        gpus = []
+    return {"command": " ".join(shlex.quote(str(a)) for a in command), "argv": list(sys.argv),
+            "overrides": list(_INVOCATION.get("overrides", [])), "cwd": os.getcwd(),
+            "cwd_git": _cwd_commit(), "torch": torch.__version__, "cuda": torch.version.cuda,
+            "gpus": gpus}
+
+
 def record_run(run_dir: Path, resumed_from: Optional[int] = None,
                changes: Optional[Dict[str, Tuple[Any, Any]]] = None) -> Dict[str, object]:
-    """Write or extend ``RUN_DIR/run.json``: the code version a run started with and, for each
-    resume, the episode and code version it continued with and the settings it changed
-    (``changes``: ``{key: (old, new)}``, as ``{"key": {"from": old, "to": new}}``)."""
+    """Write or extend ``RUN_DIR/run.json``: the code version a run started with (and the keys
+    of :func:`invocation_record`: command line, overrides, torch / CUDA versions, the working
+    directory's commit) and, for each resume, the episode and code version it continued with and
+    the settings it changed (``changes``: ``{key: (old, new)}``, as ``{"key": {"from": old, "to": new}}``)."""
     path = Path(run_dir) / "run.json"
     version = code_version()
     now = time.strftime("%Y-%m-%dT%H:%M:%S")
@@ -230,6 +336,7 @@ def record_run(run_dir: Path, resumed_from: Optional[int] = None,
             info = {}
     if resumed_from is None or not info:
         info = {**version, "started": now, "python": platform.python_version(), "resumes": []}
+        info.update(invocation_record())
     if resumed_from is not None:
         entry: Dict[str, object] = {"episode": resumed_from, "at": now, **version}
         if changes:

@@ -152,7 +152,75 @@ def test_learning_curves_of_several_runs_are_pngs_of_the_expected_size(tmp_path)
 def test_accuracy_sweeps_are_pngs_of_the_expected_size(tmp_path, x):
     rows = [{**r, "run": "a"} for r in ROWS]
     out = plot_accuracy_sweep(rows, x, tmp_path / f"{x}.png")
-    assert png_size(out) == expected(plots_module.SWEEP_SIZE)
+    names = ["a" * 28]  # ROWS' longest legend entry: "untrained, inductive, 5-way"-like
+    assert png_size(out)[1] == expected(plots_module.SWEEP_SIZE)[1]
+    assert png_size(out)[0] >= expected(plots_module.SWEEP_SIZE)[0]
+    assert plots_module.sweep_size(1, names) >= plots_module.SWEEP_SIZE
+
+
+def _cross_domain_rows():
+    """Two runs, each evaluated on its own data (600 episodes, and again over 200) and on
+    Fashion-MNIST (1000 episodes)."""
+    rows = []
+    for run, base in (("run_a", 60.0), ("run_b", 70.0)):
+        for k in (1, 5):
+            rows.append({**result_row(5, k, base + 5 * k, 0.5), "run": run})
+            rows.append({**result_row(5, k, base + 5 * k + 3, 1.0), "run": run, "episodes": 200})
+            rows.append({**result_row(5, k, base - 10 + k, 0.6), "run": run, "dataset": "fashion_mnist",
+                         "episodes": 1000})
+    return rows
+
+
+def test_cross_domain_sweep_has_a_panel_per_data_set_named_lines_and_the_legend_off_the_data(tmp_path):
+    rows = _cross_domain_rows()
+    fig = plots_module.sweep_figure(rows, "k_shot", labels={"run_a": "ProtoNet", "run_b": "MatchingNet"})
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["fashion_mnist/test", "tiny/test"]
+    legend = fig.legends[0]
+    names = [t.get_text() for t in legend.get_texts()]
+    assert len(names) == len(set(names)) == 6  # 2 runs x (600, 200 on tiny; 1000 on fashion_mnist)
+    assert all(n.startswith(("ProtoNet", "MatchingNet")) for n in names)  # --labels honoured
+    assert "ProtoNet, 200 episodes" in names and "MatchingNet, 1000 episodes" in names
+    for ax in panels:  # no line goes back on itself: 200- and 600-episode rows are never joined
+        for line in ax.get_lines():
+            xs = line.get_xdata()
+            if len(xs) > 1:
+                assert np.all(np.diff(xs) > 0)
+    fig.canvas.draw()
+    box = legend.get_window_extent()
+    assert all(box.x0 >= ax.get_window_extent().x1 for ax in panels)  # beside the panels, not on them
+    assert "best" in fig._suptitle.get_text() and "5-way" in fig._suptitle.get_text()
+    out = plot_accuracy_sweep(rows, "k_shot", tmp_path / "cross.png", {"run_a": "ProtoNet", "run_b": "MatchingNet"})
+    assert png_size(out)[0] >= expected(plots_module.SWEEP_SIZE)[0] + plots_module.FACET_WIDTH * 100 - 1
+
+
+def test_plot_command_honours_labels_in_the_sweep(tmp_path, capsys, monkeypatch):
+    import fewshot.reporting as reporting
+
+    rows = _cross_domain_rows()
+    for run in ("run_a", "run_b"):
+        fake_run(tmp_path / run, 0, results=[{k: v for k, v in r.items() if k != "run"} for r in rows
+                                             if r["run"] == run])
+    seen = []
+    monkeypatch.setattr(reporting, "plot_accuracy_sweep",
+                        lambda r, x, out, labels=None: seen.append(labels) or Path(out))
+    assert main(["plot", str(tmp_path / "run_a"), str(tmp_path / "run_b"), "--what", "shots",
+                 "--labels", "A", "B", "--out", str(tmp_path / "p")]) == 0
+    assert seen == [{"run_a": "A", "run_b": "B"}]
+    assert main(["plot", str(tmp_path / "run_a"), str(tmp_path / "run_b"), "--labels", "A"]) == 2
+    assert "--labels: 1 labels for 2 runs" in capsys.readouterr().err
+
+
+def test_pretraining_curves_are_drawn_against_steps(tmp_path):
+    import yaml
+
+    run = fake_run(tmp_path / "pre", 0)
+    (run / "config.yaml").write_text(yaml.safe_dump({"model": {"learner": "pretrain"}}))
+    episodic = fake_run(tmp_path / "epi", 1)
+    (episodic / "config.yaml").write_text(yaml.safe_dump({"model": {"learner": "protonet"}}))
+    assert plots_module.x_unit(run) == "step" and plots_module.x_unit(episodic) == "episode"
+    assert plots_module.x_unit(tmp_path / "nowhere") == "episode"
+    assert png_size(plot_learning_curves([run], tmp_path / "pre.png")) == expected(plots_module.CURVES_SIZE)
 
 
 def test_embedding_plot_is_a_png_of_the_expected_size(tmp_path):
@@ -266,3 +334,43 @@ def test_report_shows_the_range_of_ways_shots_and_queries_when_they_vary():
     lines = markdown_table([row, fixed]).splitlines()
     assert "| 5-40 (mean 12.2) | 1-20 (mean 3.5) | 2-10 (mean 9.0) |" in lines[2]
     assert "| 5 | 1 | 15 |" in lines[3]
+
+
+def test_report_pivots_runs_against_data_set_and_shots(tmp_path, capsys):
+    """Rows = run x weights x method with image size, seed and budget; columns = data set x shots."""
+    import yaml
+
+    from fewshot.reporting.report import pivot, run_settings
+
+    cross = [{**result_row(5, 1, 50.5, 0.9), "dataset": "fashion_mnist"},
+             {**result_row(5, 1, 52.25, 0.7), "dataset": "fashion_mnist", "episodes": 200}]
+    a = fake_run(tmp_path / "a", 0, results=ROWS + cross)
+    (a / "config.yaml").write_text(yaml.safe_dump({"data": {"image_size": 84}, "train": {"seed": 7, "episodes": 2000},
+                                                   "model": {"learner": "protonet"}}))
+    b = fake_run(tmp_path / "b", 1, results=[{**ROWS[0], "learner": "pretrain", "accuracy": 66.0}])
+    (b / "config.yaml").write_text(yaml.safe_dump({"data": {"image_size": 28}, "train": {"seed": 1, "episodes": 600},
+                                                   "model": {"learner": "pretrain"},
+                                                   "pretrain": {"batch_size": 64}}))
+    assert run_settings(a) == {"image_size": 84, "seed": 7, "budget": "2,000 episodes"}
+    assert run_settings(b)["budget"] == "600 steps of 64 images"
+    rows = collect_results([a, b])
+    columns, lines = pivot(rows, {"a": run_settings(a), "b": run_settings(b)})
+    # fashion_mnist 5w1s was measured over 200 and 600 episodes: two columns, named apart
+    assert columns == ["fashion_mnist/test 5w1s (q15, 200 ep.)", "fashion_mnist/test 5w1s (q15, 600 ep.)",
+                       "tiny/test 5w1s", "tiny/test 5w5s", "tiny/test 10w1s", "tiny/test 10w5s"]
+    by = {(x["run"], x["model"], x["method"]): x for x in lines}
+    assert set(by) == {("a", "best", "inductive"), ("a", "untrained", "inductive"), ("a", "best", "tim"),
+                       ("b", "best", "inductive")}
+    best = by[("a", "best", "inductive")]
+    assert best["tiny/test 10w5s"] == (63.125, 0.4) and best["fashion_mnist/test 5w1s (q15, 200 ep.)"] == (52.25, 0.7)
+    assert by[("a", "best", "tim")].get("tiny/test 5w1s") is None and by[("a", "best", "tim")]["tiny/test 5w5s"]
+    assert by[("b", "best", "inductive")]["learner"] == "pretrain"
+    assert main(["report", str(a), str(b), "--out", str(tmp_path / "both")]) == 0
+    out = capsys.readouterr().out
+    md = (tmp_path / "both.md").read_text()
+    head = "| run | learner | backbone | weights | method | image size | seed | training budget | "
+    assert head in out and head in md
+    assert "| a | protonet | conv4 | best | inductive | 84 | 7 | 2,000 episodes | 52.25 ± 0.70 | 50.50 ± 0.90 |" in md
+    assert "| b | pretrain | conv4 | best | inductive | 28 | 1 | 600 steps of 64 images |  |  | 66.00 ± 0.81 |" in md
+    pivot_rows = list(csv.DictReader((tmp_path / "both_pivot.csv").open()))
+    assert len(pivot_rows) == 4 and float(pivot_rows[0]["tiny/test 10w5s acc"]) == 63.125

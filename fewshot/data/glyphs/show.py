@@ -18,7 +18,7 @@ def show_glyphs(out_png: PathLike, root: Optional[PathLike] = None, image_size: 
 
     Builds the benchmark first if needed. Each row is one alphabet, labelled with its name
     and split; within a row, each character's instances sit side by side, characters are
-    separated by a gap. Ink is drawn black on white, as on paper.
+    separated by a gap. Drawn as stored: white ink on black (what the models see).
 
     Args:
         out_png: file to write (parent folders are created).
@@ -46,7 +46,7 @@ def show_glyphs(out_png: PathLike, root: Optional[PathLike] = None, image_size: 
     split_of = {a: s for s, names in data.meta["splits"].items() for a in names}
     s, gap = image_size, max(2, image_size // 4)
     width = chars_per_alphabet * (k * s + gap) - gap
-    sheet = np.full((len(alphabets) * (s + gap) - gap, width), 255, np.uint8)
+    sheet = np.full((len(alphabets) * (s + gap) - gap, width), 96, np.uint8)  # grey gaps
     for row, alpha in enumerate(alphabets):
         cls = [c for c, a in enumerate(data.meta["alphabets"]) if a == alpha]
         picks = [cls[(2 * i + 1) * len(cls) // (2 * chars_per_alphabet)]
@@ -54,7 +54,7 @@ def show_glyphs(out_png: PathLike, root: Optional[PathLike] = None, image_size: 
         for j, c in enumerate(picks):
             for t in range(k):
                 x = j * (k * s + gap) + t * s
-                sheet[row * (s + gap):row * (s + gap) + s, x:x + s] = 255 - data.images[c * per + t]
+                sheet[row * (s + gap):row * (s + gap) + s, x:x + s] = data.images[c * per + t]
     dpi, label_in, title_in = 100, 2.5, 0.4  # inches kept for row labels and the title
     zoom = max(1.0, 56 / image_size)  # small images are drawn at least 56 px per glyph
     w_in, h_in = width * zoom / dpi, sheet.shape[0] * zoom / dpi

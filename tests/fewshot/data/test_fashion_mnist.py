@@ -62,3 +62,21 @@ def test_real_files():
     assert data.images.shape == (10000, 28, 28)
     np.testing.assert_array_equal(np.bincount(data.labels), [1000] * 10)
     assert 60 < float(np.asarray(data.images[:500]).mean()) < 90  # light garments on black
+
+
+def test_fewshot_data_is_honoured_like_every_data_set(tmp_path, w, monkeypatch):
+    """`$FEWSHOT_DATA/fashion-mnist` is found without a root, as `--data-root` / data.root are."""
+    from fewshot.data.fashion_mnist import default_root
+
+    monkeypatch.setenv("FEWSHOT_DATA", str(tmp_path / "data"))
+    (tmp_path / "data" / "fashion-mnist").mkdir(parents=True)
+    written = _write(tmp_path / "data" / "fashion-mnist", w)
+    assert default_root() == tmp_path / "data" / "fashion-mnist"
+    test = load_split("fashion_mnist", "test", progress=False)
+    assert len(test) == len(written["t10k"][1])
+    assert str(tmp_path / "data" / "fashion-mnist") in test.meta["files"][0]
+    # an empty $FEWSHOT_DATA: the error names where the files were looked for and how to point elsewhere
+    monkeypatch.setenv("FEWSHOT_DATA", str(tmp_path / "empty"))
+    if not (Path(DEFAULT_ROOT) / "t10k-images-idx3-ubyte.gz").is_file():
+        with pytest.raises(DataNotFoundError, match=r"(?s)empty/fashion-mnist.*--data-root"):
+            load_split("fashion_mnist", "test", progress=False)
