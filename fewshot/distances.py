@@ -14,8 +14,10 @@ from .registry import Registry
 
 
 def squared_euclidean(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """||x_i - y_j||^2 for x: (n, d), y: (m, d) -> (n, m), via the expansion (one matmul)."""
-    d = x.pow(2).sum(1, keepdim=True) - 2.0 * x @ y.t() + y.pow(2).sum(1).unsqueeze(0)
+    """||x_i - y_j||^2 for x: (..., n, d), y: (..., m, d) -> (..., n, m), via the expansion (one
+    matmul), batched over any leading dimensions (episodes); clamped at 0 (the expansion can
+    round below). The one squared distance of fewshot (learners and transductive methods)."""
+    d = x.pow(2).sum(-1, keepdim=True) - 2.0 * x @ y.transpose(-1, -2) + y.pow(2).sum(-1).unsqueeze(-2)
     return d.clamp_min(0.0)
 
 

@@ -9,17 +9,8 @@ from torch import nn
 
 from ..distances import get_distance
 from ..losses import EpisodeLoss, EpisodeOutputs
+from ..transductive.prototypes import prototypes  # the one prototype function
 from .base import Learner
-
-
-def prototypes(z: torch.Tensor, labels: torch.Tensor, n_way: int) -> torch.Tensor:
-    """Class means. z: (n, D), labels: (n,) in 0..n_way-1 -> (n_way, D).
-
-    One matrix product, so classes may have different numbers of shots.
-    """
-    onehot = torch.nn.functional.one_hot(labels, n_way).to(z.dtype)  # (n, n_way)
-    counts = onehot.sum(0).clamp_min(1.0)
-    return (onehot.t() @ z) / counts.unsqueeze(1)
 
 
 class ProtoNet(Learner):

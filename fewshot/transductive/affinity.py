@@ -9,20 +9,11 @@ from __future__ import annotations
 
 import torch
 
+from ..distances import squared_euclidean
 
-def sq_dists(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """||x_p - y_k||^2 for every pair, batched over episodes.
-
-    Args:
-        x: (E, P, D) points.
-        y: (E, K, D) points (centres).
-
-    Returns:
-        (E, P, K) squared Euclidean distances, clamped at 0 (the expansion can round below).
-    """
-    d = (x.pow(2).sum(-1, keepdim=True) - 2.0 * x @ y.transpose(1, 2)
-         + y.pow(2).sum(-1).unsqueeze(1))
-    return d.clamp_min(0.0)
+#: ||x_p - y_k||^2 batched over episodes: x (E, P, D), y (E, K, D) -> (E, P, K); the one squared
+#: distance of fewshot (:func:`fewshot.distances.squared_euclidean`).
+sq_dists = squared_euclidean
 
 
 def knn_neighbours(x: torch.Tensor, knn: int = 3) -> torch.Tensor:

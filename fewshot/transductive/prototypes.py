@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 
 def one_hot(labels: torch.Tensor, n_way: int, dtype: torch.dtype) -> torch.Tensor:
-    """(E, P) integer labels -> (E, P, n_way) one-hot of ``dtype``."""
+    """(..., P) integer labels -> (..., P, n_way) one-hot of ``dtype``."""
     return F.one_hot(labels.long(), n_way).to(dtype)
 
 
@@ -26,8 +26,12 @@ def weighted_means(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 
 def prototypes(zs: torch.Tensor, ys: torch.Tensor, n_way: int) -> torch.Tensor:
-    """Mean support feature of each class. zs: (E, S, D), ys: (E, S) -> (E, n_way, D)."""
-    return weighted_means(zs, one_hot(ys, n_way, zs.dtype))
+    """Mean support feature of each class: zs (..., S, D), ys (..., S) -> (..., n_way, D), batched
+    over any leading dimensions (episodes). One matrix product, so classes may have different
+    numbers of shots (a class without support points gets zeros). The one prototype function of
+    fewshot (ProtoNet's too)."""
+    onehot = one_hot(ys, n_way, zs.dtype)
+    return (onehot.transpose(-1, -2) @ zs) / onehot.sum(-2).clamp_min(1.0).unsqueeze(-1)
 
 
 def rectify_prototypes(zs: torch.Tensor, ys: torch.Tensor, zq: torch.Tensor, n_way: int,
