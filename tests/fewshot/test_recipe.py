@@ -103,6 +103,11 @@ def test_augmentation_changes_the_pixels_reproducibly(tmp_path, monkeypatch):
     # flipped queries are mirror images of the plain ones, the others unchanged
     for p, a in zip(first_plain[n_support:], first_aug[n_support:]):
         assert torch.equal(p, a) or torch.equal(p.flip(-1), a)
+    # each episode draws its own augmentation (seeded by the episode, not one seed for all)
+    masks = []
+    for p_ep, a_ep in zip(plain, aug):
+        masks.append(tuple(not torch.equal(p, a) for p, a in zip(p_ep[n_support:], a_ep[n_support:])))
+    assert len(set(masks)) > 1, masks
 
 
 def test_grad_clip_bounds_the_norm_the_optimizer_sees(tmp_path, monkeypatch):
