@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from ..augment import PRESETS, augment
 from ..config import Config
+from ..learners import LEARNERS
 from ..learners.base import eval_mode
 from ..learners.simpleshot import HEADS, SimpleShot, make_head
 from ..optim import build_optimizer
@@ -86,7 +87,7 @@ def base_class_mean(learner, images: np.ndarray, normalizer: Normalizer, batch_s
 def check_pretrain_config(cfg: Config) -> None:
     """Clear errors for pre-training settings the dataclass types cannot check."""
     p = cfg.pretrain
-    if cfg.model.learner != "pretrain":
+    if cfg.model.learner not in LEARNERS or LEARNERS.info(cfg.model.learner).get("training") != "batches":
         raise ValueError(f"standard pre-training needs model.learner: pretrain, got {cfg.model.learner!r}")
     choices = {"pretrain.head": (p.head, HEADS), "pretrain.optimizer": (p.optimizer, ("sgd", "adam")),
                "pretrain.augment": (p.augment, tuple(PRESETS))}

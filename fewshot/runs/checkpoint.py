@@ -18,7 +18,7 @@ from typing import Any, Dict, Tuple, Union
 
 import torch
 
-from ..atomic import atomic_write, copy_file
+from ..atomic import atomic_write
 from ..config import Config, config_from_dict
 from ..registry import import_plugins
 from .build import build_learner
@@ -26,7 +26,6 @@ from .inputs import Normalizer
 
 FORMAT = "fewshot-checkpoint-v1"
 
-copy_checkpoint = copy_file  # a checkpoint is copied like any file: a hard link when possible
 
 
 class CheckpointError(RuntimeError):
@@ -172,10 +171,3 @@ def learner_from_state(state: Dict[str, Any], ckpt_path: Union[str, Path], devic
 def load_learner(ckpt_path: Union[str, Path], device: str = "cpu", untrained: bool = False):
     """Rebuild the learner a checkpoint file describes. Returns (learner, config, normalizer)."""
     return learner_from_state(load_checkpoint(ckpt_path, map_location=device), ckpt_path, device, untrained)
-
-
-def checkpoint_data(target: Union[str, Path]) -> Tuple[int, Dict[str, Any]]:
-    """(``in_channels``, ``config["data"]``) recorded in a run folder's or checkpoint's checkpoint."""
-    ckpt, _ = resolve_checkpoint(Path(target))
-    state = load_checkpoint(ckpt)
-    return int(state["in_channels"]), dict(state["config"].get("data", {}))

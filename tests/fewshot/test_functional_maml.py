@@ -213,12 +213,18 @@ def test_batched_evaluation_gives_the_per_episode_accuracies(cls, bn, chunk):
     assert vec.backbone.blocks[0][0].weight.grad is None  # evaluation leaves the meta-parameters alone
 
 
-def test_anil_cached_features_path_on_the_vectorised_engine():
+def trained_anil_pair(seed, eval_steps=None):
+    """ANIL with running BatchNorm on both engines after one identical meta-step, in eval mode."""
     ref, vec = learner_pair(ANIL, "running", 2)
-    learn2learn_step(ref, tasks(seed=2))
-    vec.meta_batch_loss(tasks(seed=2), 3)
-    ref.eval()
-    vec.eval()
+    if eval_steps is not None:
+        ref.eval_inner_steps = vec.eval_inner_steps = eval_steps
+    learn2learn_step(ref, tasks(seed=seed))
+    vec.meta_batch_loss(tasks(seed=seed), 3)
+    return ref.eval(), vec.eval()
+
+
+def test_anil_cached_features_path_on_the_vectorised_engine():
+    ref, vec = trained_anil_pair(2)
     xs, ys, xq, _ = eval_episodes(n=1)
     with torch.no_grad():
         want = ref.logits_from_features(ref.embed(xs[0]), ys[0], ref.embed(xq[0]), 3)
@@ -331,12 +337,7 @@ def test_killed_and_resumed_vectorised_run_equals_uninterrupted(tmp_path, learne
 @pytest.mark.parametrize("chunk", [2, None])
 def test_anil_batched_feature_cached_evaluation(chunk):
     """E episodes of cached features adapted at once give the per-episode head's logits."""
-    ref, vec = learner_pair(ANIL, "running", 2)
-    ref.eval_inner_steps = vec.eval_inner_steps = 4
-    learn2learn_step(ref, tasks(seed=3))
-    vec.meta_batch_loss(tasks(seed=3), 3)
-    ref.eval()
-    vec.eval()
+    ref, vec = trained_anil_pair(3, eval_steps=4)
     xs, ys, xq, yq = eval_episodes(n=5)
     with torch.no_grad():
         zs, zq = ref.embed(xs.flatten(0, 1)).view(5, 6, -1), ref.embed(xq.flatten(0, 1)).view(5, 9, -1)
