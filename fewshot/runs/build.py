@@ -42,7 +42,10 @@ def build_backbone(cfg: Config, in_channels: int, load_init: bool = False):
         raise ValueError(f"backbone {m.backbone!r} does not take model.backbone_options "
                          f"{sorted(m.backbone_options)}: {err}") from None
     if load_init and m.init:
-        report = load_weights(backbone, m.init, strict=m.init_strict)
+        try:
+            report = load_weights(backbone, m.init, strict=m.init_strict)
+        except (ValueError, OSError) as err:  # WeightsError is a ValueError
+            raise type(err)(f"model.init: {err}") from None
         if is_main():
             print(f"model.init: {report}")
     return backbone
