@@ -18,6 +18,7 @@ import contextlib
 import logging
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Tuple
@@ -526,8 +527,11 @@ def fit(cfg: Config, step, learner, opt, sched, run_dir: Path, ckpt_dir: Path, v
                 else:
                     opt.step()
                 opt.zero_grad(set_to_none=True)
-            for _ in range(n):
-                sched.step()
+            with warnings.catch_warnings():  # the schedule counts episodes, also those of a meta-batch
+                # before its first update: torch's "scheduler before optimizer" warning is moot here
+                warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)` before", UserWarning)
+                for _ in range(n):
+                    sched.step()
             window.add(mean, n)
             bar.update(n)
             final = position == t.episodes
@@ -584,7 +588,8 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
     dist.check_train(t)
     world = ranks.world_size()
     run_dir, ckpt_dir, train_split, val_split, in_channels, norm = prepare_run(cfg, run_dir, ranks.is_main())
-    learner = prepare_model(cfg, build_learner(cfg, in_channels, load_init=not resume).to(t.device))
+    learner = prepare_model(cfg, build_learner(cfg, in_channels, load_init=not resume,
+                                               input_std=norm.std.flatten().tolist()).to(t.device))
     opt = make_optimizer(cfg, learner.parameters())
     sched = make_schedule(cfg, opt)
     try:

@@ -83,6 +83,10 @@ def interpolate_bounds(z: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor
     return (1 - lam_n) * z + lam_n * bound
 
 
+#: units of IBI's eps: the official code's [0, 1] pixels, or fewshot's former normalised inputs
+EPS_UNITS = ("pixel", "normalised")
+
+
 @dataclass(frozen=True)
 class EpsSchedule:
     """``eps_t = eps * t / (ramp * T)`` for ``t < ramp * T``, then ``eps`` (ramp = 0.9 in the paper).
@@ -118,7 +122,8 @@ class Bounds:
 
     Args:
         layers: S, the blocks the box is propagated through.
-        eps: box half-width.
+        eps: box half-width on the inputs (a float, or a tensor broadcastable to them, e.g.
+            per channel).
         class_weights: None (bounds only, "IBP") or ``(lam, pick)`` per class.
     """
 
@@ -162,7 +167,14 @@ class IBI:
     Args:
         n_blocks: blocks of the backbone.
         layers: S, blocks the box is propagated through (1..n_blocks).
-        eps: final box half-width (inputs are normalised, so in units of pixel std).
+        eps: final box half-width, in the unit ``eps_unit`` names.
+        eps_unit: ``"pixel"`` (default, the official code's): eps is in [0, 1] pixel units, the
+            box the official code builds before any normalisation; on normalised inputs it is
+            ``eps / std`` per channel, so ``input_std`` is needed. ``"normalised"``: eps is
+            applied to the normalised inputs as given (``eps`` pixel standard deviations; the
+            unit fewshot used before, a box ``std`` times smaller than the paper's for the same eps).
+        input_std: per-channel pixel std of the normalised inputs (``Normalizer.std``, shape
+            broadcastable to (1, C, 1, 1)); fewshot's trainer passes it.
         temperature: T of the softmax weighting.
         a, b: lambda_c ~ Beta(a, b).
         interpolate: False trains with the bound terms only ("IBP").
@@ -173,7 +185,10 @@ class IBI:
 
     def __init__(self, n_blocks: int, layers: int = 1, eps: float = 0.1, temperature: float = 1.0,
                  a: float = 2.0, b: float = 2.0, interpolate: bool = True, tasks: str = "one",
-                 total_episodes: int = None, ramp: float = 0.9):
+                 total_episodes: int = None, ramp: float = 0.9, eps_unit: str = "pixel",
+                 input_std=None):
+        if eps_unit not in EPS_UNITS:
+            raise ValueError(f"IBI eps_unit must be one of {', '.join(EPS_UNITS)}, got {eps_unit!r}")
         if isinstance(layers, bool) or not isinstance(layers, int) or not 1 <= layers <= n_blocks:
             raise ValueError(f"IBI layers (S) must be an integer in 1..{n_blocks}, got {layers!r}")
         if tasks not in ("one", "all"):
@@ -183,6 +198,19 @@ class IBI:
         self.layers, self.temperature, self.a, self.b = layers, float(temperature), float(a), float(b)
         self.interpolate, self.tasks = bool(interpolate), tasks
         self.schedule = EpsSchedule(float(eps), int(total_episodes or 1), ramp if total_episodes else 0.0)
+        self.eps_unit = eps_unit
+        self.input_std = None if input_std is None else torch.as_tensor(input_std, dtype=torch.float32)
+
+    def radius(self, eps: float, like: torch.Tensor):
+        """The box half-width on the (normalised) inputs ``like`` for a nominal ``eps``."""
+        if self.eps_unit == "normalised":
+            return eps
+        if self.input_std is None:
+            raise ValueError("IBI eps_unit 'pixel' (eps in [0, 1] pixel units, the paper's) needs the "
+                             "inputs' pixel std: pass input_std= (Normalizer.std; fewshot train does), "
+                             "or set model.options.interpolation.eps_unit: normalised")
+        std = self.input_std.to(like.device, like.dtype).reshape(1, -1, *([1] * (like.dim() - 2)))
+        return eps / std
 
     def _combine(self, ce, aux):
         total, _ = softmax_weighted([ce, aux["ub"], aux["lb"]], self.temperature)
@@ -201,8 +229,8 @@ class IBI:
         for i in range(batch.n_tasks):
             weights = draw_class_weights(n_way, self.a, self.b) if i in chosen else None
             xs, ys, xq, yq = batch.task(i)
-            loss, log = adapter.task_loss(Bounds(self.layers, eps, weights), (xs,), (ys,), (xq,), (yq,),
-                                          n_way, self._combine)
+            bounds = Bounds(self.layers, self.radius(eps, xs), weights)
+            loss, log = adapter.task_loss(bounds, (xs,), (ys,), (xq,), (yq,), n_way, self._combine)
             losses.append(loss)
             logs.append(log)
         result = {"loss": torch.stack(losses).mean()}

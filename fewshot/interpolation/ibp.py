@@ -146,7 +146,8 @@ def block_bounds(backbone: nn.Module, x: torch.Tensor, eps: float, stop: int) ->
     Args:
         backbone: exposes ``blocks`` (Conv4, ResNet-12, or any learn2learn clone of them).
         x: (B, C, H, W) clean inputs.
-        eps: box half-width (>= 0); at 0 the bounds equal the activations.
+        eps: box half-width (>= 0), a float or a tensor broadcastable to ``x`` (e.g. (1, C, 1, 1),
+            per channel); at 0 the bounds equal the activations.
         stop: number of blocks S to propagate through, 1..len(blocks). At S = len(blocks)
             the head (flatten or global average pooling, both monotone) is applied too, so
             the result are the final features, as ``forward_from(x, 0, S)`` returns.
@@ -157,7 +158,7 @@ def block_bounds(backbone: nn.Module, x: torch.Tensor, eps: float, stop: int) ->
     n = len(backbone.blocks)
     if not 1 <= stop <= n:
         raise ValueError(f"interval bounds need 1 <= layers <= {n} blocks, got {stop}")
-    if eps < 0:
+    if (eps < 0).any() if torch.is_tensor(eps) else eps < 0:
         raise ValueError(f"interval bound eps must be >= 0, got {eps}")
     lower, upper = x - eps, x + eps
     for block in backbone.blocks[:stop]:

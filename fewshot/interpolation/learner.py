@@ -6,7 +6,7 @@ Config: ``model.options.interpolation`` (removed from the learner's own options)
       learner: protonet
       options:
         interpolation: {kind: mlti, layer: random, alpha: 2.0, mix: cutmix}
-        # or {kind: ibi, layers: 1, eps: 0.1, temperature: 1.0, a: 2.0, b: 2.0}
+        # or {kind: ibi, layers: 1, eps: 0.05, eps_unit: pixel, temperature: 1.0, a: 2.0, b: 2.0}
         # or {kind: ibp, ...}: bound terms without interpolation
 
 The wrapper changes training only: evaluation (``fit_support`` / ``forward``, features)
@@ -36,15 +36,17 @@ from .ibi import IBI
 from .maml_adapter import GradientAdapter
 from .mlti import MLTI
 
-#: ``model.options.interpolation.kind`` -> ``factory(n_blocks, total_episodes=..., **options)``.
+#: ``model.options.interpolation.kind`` -> ``factory(n_blocks, total_episodes=..., input_std=...,
+#: **options)``: ``total_episodes`` is the length of training, ``input_std`` the per-channel pixel
+#: std of the normalised inputs (None when unknown), for methods whose options are in pixel units.
 INTERPOLATION_KINDS = Registry("interpolation kind")
-INTERPOLATION_KINDS.add("mlti", lambda n_blocks, total_episodes=None, **o: MLTI(n_blocks, **o),
+INTERPOLATION_KINDS.add("mlti", lambda n_blocks, total_episodes=None, input_std=None, **o: MLTI(n_blocks, **o),
                         summary="MLTI: mix two tasks at a hidden layer (Yao et al. 2022)")
-INTERPOLATION_KINDS.add("ibi", lambda n_blocks, total_episodes=None, **o: IBI(
-    n_blocks, interpolate=True, total_episodes=total_episodes, **o),
+INTERPOLATION_KINDS.add("ibi", lambda n_blocks, total_episodes=None, input_std=None, **o: IBI(
+    n_blocks, interpolate=True, total_episodes=total_episodes, input_std=input_std, **o),
     summary="interval-bound interpolation (Datta et al. 2023)")
-INTERPOLATION_KINDS.add("ibp", lambda n_blocks, total_episodes=None, **o: IBI(
-    n_blocks, interpolate=False, total_episodes=total_episodes, **o),
+INTERPOLATION_KINDS.add("ibp", lambda n_blocks, total_episodes=None, input_std=None, **o: IBI(
+    n_blocks, interpolate=False, total_episodes=total_episodes, input_std=input_std, **o),
     summary="IBI's interval-bound terms without interpolation")
 KINDS = tuple(INTERPOLATION_KINDS.names())
 
@@ -64,17 +66,20 @@ class InterpolatedLearner(Learner):
         inner: the learner (ProtoNet, MatchingNet, or a MAML-family learner).
         kind: ``"mlti"``, ``"ibi"`` or ``"ibp"`` (IBI's bound terms without interpolation).
         total_episodes: length of training, for IBI's eps schedule.
+        input_std: per-channel pixel std of the normalised inputs (``Normalizer.std``), for IBI's
+            eps in pixel units (``eps_unit: pixel``, the default); fewshot's trainer passes it.
         **options: the method's options (see :class:`~.mlti.MLTI`, :class:`~.ibi.IBI`).
     """
 
     combines_tasks = True  # MLTI pairs the tasks of a meta-batch
 
-    def __init__(self, inner: Learner, kind: str = "mlti", total_episodes: int = None, **options: Any):
+    def __init__(self, inner: Learner, kind: str = "mlti", total_episodes: int = None, input_std=None,
+                 **options: Any):
         super().__init__(None)  # no backbone of its own: it is ``inner``'s
         factory = INTERPOLATION_KINDS.get(kind)
         n_blocks = len(inner.backbone.blocks)
         try:
-            self.method = factory(n_blocks, total_episodes=total_episodes, **options)
+            self.method = factory(n_blocks, total_episodes=total_episodes, input_std=input_std, **options)
         except TypeError as err:
             raise ValueError(f"interpolation kind {kind!r} does not accept options {sorted(options)}: {err}") from None
         self.kind = kind
@@ -134,7 +139,8 @@ class InterpolatedLearner(Learner):
         return self.meta_batch_loss([(support, support_labels, query, query_labels)], n_way)
 
 
-def wrap_interpolation(learner: Learner, options: Dict[str, Any], total_episodes: int = None) -> Learner:
+def wrap_interpolation(learner: Learner, options: Dict[str, Any], total_episodes: int = None,
+                       input_std=None) -> Learner:
     """``learner`` wrapped as ``model.options.interpolation`` asks; unchanged for None, {} or
     ``{kind: none}`` (handy to switch a config's interpolation off from the command line).
 
@@ -147,4 +153,5 @@ def wrap_interpolation(learner: Learner, options: Dict[str, Any], total_episodes
                          f"({', '.join(INTERPOLATION_KINDS.names())}), e.g. {{kind: mlti, layer: random}}; "
                          f"got {options!r}")
     options = dict(options)
-    return InterpolatedLearner(learner, options.pop("kind"), total_episodes=total_episodes, **options)
+    return InterpolatedLearner(learner, options.pop("kind"), total_episodes=total_episodes, input_std=input_std,
+                               **options)

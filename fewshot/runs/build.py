@@ -51,11 +51,13 @@ def build_backbone(cfg: Config, in_channels: int, load_init: bool = False):
     return backbone
 
 
-def build_learner(cfg: Config, in_channels: int, load_init: bool = False):
+def build_learner(cfg: Config, in_channels: int, load_init: bool = False, input_std=None):
     """Backbone and learner named in ``cfg.model``, for images with ``in_channels`` channels.
 
     ``load_init`` (training only): start the backbone from ``model.init``; before the learner is
     built, since some learners (MAML with ``bn: transductive``) reshape the backbone.
+    ``input_std`` (training only): the per-channel pixel std of the normalised inputs, for
+    options in pixel units (IBI's eps).
     """
     m = cfg.model
     backbone = build_backbone(cfg, in_channels, load_init)
@@ -74,7 +76,7 @@ def build_learner(cfg: Config, in_channels: int, load_init: bool = False):
         kwargs.setdefault("n_way", cfg.train.n_way)
     check_learner_options(m.learner, m.options)
     learner = create_learner(m.learner, backbone, **kwargs)
-    return wrap_interpolation(learner, interpolation, total_episodes=cfg.train.episodes)
+    return wrap_interpolation(learner, interpolation, total_episodes=cfg.train.episodes, input_std=input_std)
 
 
 def learner_options(cls: type) -> Optional[Set[str]]:

@@ -291,7 +291,7 @@ def test_task_interpolation_on_the_vectorised_engine(kind):
     for engine in ("learn2learn", "vectorised"):
         torch.manual_seed(0)
         inner = MAML(Conv4(1, 8), feature_dim=8, n_way=3, inner_steps=2, inner_lr=0.1, engine=engine).double()
-        wrapped = InterpolatedLearner(inner, kind, total_episodes=10, **options)
+        wrapped = InterpolatedLearner(inner, kind, total_episodes=10, input_std=[0.5], **options)
         torch.manual_seed(1)
         out = wrapped.meta_batch_loss(tasks(n_tasks=2), 3)
         out["loss"].backward()

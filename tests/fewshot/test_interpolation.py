@@ -301,7 +301,8 @@ def test_interpolation_is_actually_applied_when_enabled(make, kind, monkeypatch)
     monkeypatch.setattr(ibi_module, "interpolate_bounds", spy(ibi_module.interpolate_bounds, "bounds"))
     monkeypatch.setattr(MLTIMixer, "mix", spy(MLTIMixer.mix, "input"))
     monkeypatch.setattr(Hidden, "__call__", spy(Hidden.__call__, "hidden"))
-    options = {"kind": kind, "eps": 0.1} if kind == "ibi" else {"kind": kind, "layer": "random"}
+    options = ({"kind": kind, "eps": 0.1, "eps_unit": "normalised"} if kind == "ibi"
+               else {"kind": kind, "layer": "random"})
     wrapped = wrap_interpolation(make(), options)
     base = wrap_interpolation(make(), {**options, "kind": "ibp"} if kind == "ibi" else {})
     tasks = episode_tasks()
@@ -322,8 +323,9 @@ def test_interpolation_is_actually_applied_when_enabled(make, kind, monkeypatch)
 
 @pytest.mark.parametrize("make", [protonet, maml])
 @pytest.mark.parametrize("options", [{"kind": "mlti", "layer": "random", "mix": "cutmix"},
-                                     {"kind": "mlti", "layer": 4}, {"kind": "ibi", "layers": 2, "tasks": "all"},
-                                     {"kind": "ibp", "layers": 1}])
+                                     {"kind": "mlti", "layer": 4},
+                                     {"kind": "ibi", "layers": 2, "tasks": "all", "eps_unit": "normalised"},
+                                     {"kind": "ibp", "layers": 1, "eps_unit": "normalised"}])
 def test_gradients_reach_the_backbone_and_evaluation_is_delegated(make, options):
     learner = make()
     wrapped = wrap_interpolation(learner, options, total_episodes=10)
@@ -344,7 +346,7 @@ def test_gradients_reach_the_backbone_and_evaluation_is_delegated(make, options)
 
 
 def test_ibi_eps_follows_the_schedule_and_options_are_checked():
-    wrapped = wrap_interpolation(protonet(), {"kind": "ibi", "eps": 0.2}, total_episodes=100)
+    wrapped = wrap_interpolation(protonet(), {"kind": "ibi", "eps": 0.2}, total_episodes=100, input_std=[0.3])
     seen = []
     for _ in range(3):
         seen.append(float(wrapped.meta_batch_loss(episode_tasks(b=2), 5)["eps"]))
@@ -357,6 +359,53 @@ def test_ibi_eps_follows_the_schedule_and_options_are_checked():
         wrap_interpolation(protonet(), {"kind": "mlti", "layers": [7]})
     assert wrap_interpolation(protonet(), {}).__class__ is ProtoNet
     assert wrap_interpolation(protonet(), {"kind": "none", "layer": 0}).__class__ is ProtoNet
+
+
+def test_ibi_eps_is_in_pixel_units_by_default():
+    """The official code (SankhaSubhra/maml-ibp-ibi) builds the box x +- eps on [0, 1] pixels and
+    feeds the network those pixels. Here the network sees normalised pixels (p - mean) / std, so
+    the same box must reach it as the normalised images of p - eps and p + eps; eps_unit:
+    normalised keeps the former unit (the box applied to the normalised inputs as given)."""
+    import fewshot.interpolation.ibi as ibi_module
+    from fewshot.runs.inputs import Normalizer
+
+    mean, std = [0.2], [0.35]
+    norm = Normalizer(mean, std)
+    g = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, (4, 20, 28, 28), generator=g, dtype=torch.uint8)  # 4 tasks, 5x(1+3)
+    x = norm(pixels.flatten(0, 1)).view(4, 20, 1, 28, 28)
+    ys, yq = torch.arange(5), torch.arange(5).repeat_interleave(3)
+    tasks = [(x[i, :5], ys, x[i, 5:], yq) for i in range(4)]
+    boxes = []
+    original = ibi_module.block_bounds
+
+    def spy(backbone, inputs, eps, stop):
+        boxes.append((inputs - eps, inputs + eps))
+        return original(backbone, inputs, eps, stop)
+
+    eps = 0.05
+    p01 = pixels.float() / 255
+    expected_lo = ((p01 - eps - mean[0]) / std[0]).view(4, 20, 1, 28, 28)
+    expected_hi = ((p01 + eps - mean[0]) / std[0]).view(4, 20, 1, 28, 28)
+    for options, factor in [({}, 1.0 / std[0]), ({"eps_unit": "normalised"}, 1.0)]:
+        boxes.clear()
+        wrapped = wrap_interpolation(protonet(), {"kind": "ibp", "eps": eps, **options}, input_std=std)
+        ibi_module.block_bounds = spy
+        try:
+            wrapped.meta_batch_loss(tasks, 5)
+        finally:
+            ibi_module.block_bounds = original
+        assert len(boxes) == 4  # one pass per task, support and query together
+        lo, hi = boxes[0]
+        torch.testing.assert_close((hi - lo) / 2, torch.full_like(lo, eps * factor))
+        if factor != 1.0:
+            for i, (lo, hi) in enumerate(boxes):
+                torch.testing.assert_close(lo, expected_lo[i], atol=1e-5, rtol=0)
+                torch.testing.assert_close(hi, expected_hi[i], atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="eps_unit: normalised"):  # pixel units need the std
+        wrap_interpolation(protonet(), {"kind": "ibi", "eps": eps}).meta_batch_loss(tasks, 5)
+    with pytest.raises(ValueError, match="eps_unit must be one of pixel, normalised"):
+        wrap_interpolation(protonet(), {"kind": "ibi", "eps_unit": "pixels"})
 
 
 def test_config_builds_the_wrapper():
