@@ -28,8 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import comparelib  # noqa: E402
+
+REPO = comparelib.REPO
 
 METHODS = {  # label -> (config, baseline label or None)
     "ProtoNet": ("glyphs_s_protonet", None),
@@ -53,7 +55,7 @@ def run_one(job: dict) -> dict:
     run_dir = Path(job["run_dir"])
     done = run_dir / "compare.json"
     if done.is_file():
-        return json.loads(done.read_text())
+        return {**json.loads(done.read_text()), "run_dir": str(run_dir)}
     torch.set_num_threads(job["threads"])
     e = job["episodes"]
     overrides = [f"train.k_shot={job['shot']}", f"train.seed={job['seed']}", f"train.episodes={e}",
@@ -67,42 +69,37 @@ def run_one(job: dict) -> dict:
     seconds = time.perf_counter() - start
     res = evaluate_run(run_dir, shots=[job["shot"]], episodes=job["test_episodes"], device=job["device"],
                        progress=False)[0]
-    out = {**{k: job[k] for k in ("method", "shot", "seed")}, "accuracy": res.mean, "ci95": res.ci95,
+    out = {**{k: job[k] for k in ("method", "shot", "seed", "run_dir")}, "accuracy": res.mean, "ci95": res.ci95,
            "episodes": int(res.episodes), "accuracies": [float(a) for a in res.accuracies],
            "best_val": result.best_val, "train_seconds": seconds}
-    done.write_text(json.dumps(out))
+    comparelib.write_json(done, out)
     return out
 
 
 def paired(base: list, other: list) -> dict:
-    """Difference other - base in points, paired by seed (same seed, same test episodes).
-
-    The 95% interval is the wider of two: a t-interval over the seeds' differences (training
-    noise; needs >= 2 seeds) and a normal interval over the per-episode differences pooled over
-    seeds (test-episode noise), so neither few seeds nor few test episodes look certain.
-    """
-    from scipy import stats
-
-    by_seed = {r["seed"]: r for r in base}
-    pairs = [(r, by_seed[r["seed"]]) for r in other if r["seed"] in by_seed]
-    diffs = [100 * (r["accuracy"] - b["accuracy"]) for r, b in pairs]
-    per_episode = np.concatenate([100 * (np.asarray(r["accuracies"]) - np.asarray(b["accuracies"]))
-                                  for r, b in pairs])
-    half = 1.96 * per_episode.std() / np.sqrt(len(per_episode))
-    basis = f"{len(diffs)} seed(s) x {len(per_episode) // max(1, len(diffs))} test episodes"
-    if len(diffs) >= 2:
-        half = max(half, stats.t.ppf(0.975, len(diffs) - 1) * np.std(diffs, ddof=1) / np.sqrt(len(diffs)))
-    mean = float(np.mean(diffs))
-    verdict = "helped" if mean - half > 0 else "hurt" if mean + half < 0 else "no clear difference"
-    return {"diff": mean, "low": mean - half, "high": mean + half, "verdict": verdict, "basis": basis}
+    """comparelib.paired, in this study's words: an interpolated variant helped or hurt."""
+    p = comparelib.paired(base, other)
+    return {**p, "verdict": {"better": "helped", "worse": "hurt"}.get(p["verdict"], p["verdict"])}
 
 
-def table(results: list, shots: list) -> str:
+def curve(run_dir: str) -> dict:
+    rows = comparelib.read_rows(Path(run_dir))
+    return comparelib.curve_state([(r["episode"], r["val_acc"], r.get("val_ci95")) for r in rows
+                                   if r.get("kind") == "val"])
+
+
+def table(results: list, shots: list, regime: str = "glyphs-S (12 training classes)") -> str:
     cell = {}
     for r in results:
         cell.setdefault((r["method"], r["shot"]), []).append(r)
-    head = "| method | " + " | ".join(f"5-way {k}-shot (%) | vs baseline, {k}-shot" for k in shots) + " | train s/run |"
-    lines = [head, "|" + "---|" * (2 * len(shots) + 2)]
+    states = {(r["method"], r["shot"], r["seed"]): curve(r["run_dir"]) for r in results if r.get("run_dir")}
+
+    def rising(method, k):
+        return any(st["rising"] for (m, shot, _), st in states.items() if m == method and shot == k)
+
+    head = ("| method | " + " | ".join(f"5-way {k}-shot (%) | vs baseline, {k}-shot" for k in shots)
+            + " | validation | train s/run |")
+    lines = [head, "|" + "---|" * (2 * len(shots) + 3)]
     verdicts = []
     for method, (_, base) in METHODS.items():
         if not any((method, k) in cell for k in shots):
@@ -113,30 +110,36 @@ def table(results: list, shots: list) -> str:
             if not runs:
                 row += ["-", "-"]
                 continue
-            accs = [100 * r["accuracy"] for r in runs]
-            ci = np.mean([100 * r["ci95"] for r in runs])
-            sd = f", seed sd {np.std(accs, ddof=1):.2f}" if len(runs) > 1 else ""
-            row.append(f"{np.mean(accs):.2f} ± {ci:.2f}{sd}")
+            row.append(comparelib.cell(runs))
             secs += [r["train_seconds"] for r in runs]
             if base and cell.get((base, k)):
                 p = paired(cell[(base, k)], runs)
-                row.append(f"{p['diff']:+.2f} [{p['low']:+.2f}, {p['high']:+.2f}] {p['verdict']}")
-                verdicts.append(f"- {method}, {k}-shot: {p['verdict']} ({p['diff']:+.2f} points vs {base}, "
+                verdict = ("not decided (validation still rising)" if rising(method, k) or rising(base, k)
+                           else p["verdict"])
+                row.append(f"{p['diff']:+.2f} [{p['low']:+.2f}, {p['high']:+.2f}] {verdict}")
+                verdicts.append(f"- {method}, {k}-shot: {verdict} ({p['diff']:+.2f} points vs {base}, "
                                 f"95% CI [{p['low']:+.2f}, {p['high']:+.2f}], {p['basis']}).")
             else:
                 row.append("(baseline)" if not base else "-")
+        texts = sorted({st["text"] for (m, _, _), st in states.items() if m == method})
+        row.append("; ".join(texts) or "-")
         row.append(f"{np.mean(secs):.0f}" if secs else "-")
         lines.append("| " + " | ".join(row) + " |")
     seeds = sorted({r["seed"] for r in results})
     n_test = results[0]["episodes"] if results else 0
-    note = (f"\nglyphs-S (12 training classes), Conv4-32, seeds {seeds}; each cell: mean over seeds of the "
+    note = (f"\n{regime}, Conv4-32, seeds {seeds}; each cell: mean over seeds of the "
             f"test accuracy on {n_test} episodes ± mean per-run 95% CI. 'vs baseline': paired difference "
             "in points, 95% CI the wider of a t-interval over seeds and an interval over test episodes; "
-            "'helped' / 'hurt' only when it excludes 0. Same training episodes for every method; "
+            "'helped' / 'hurt' only when it excludes 0, and no verdict where validation was still rising "
+            f"(the best of the last third of validations above the best before it by more than "
+            f"{comparelib.RISING_FRACTION} of the validation CI). Same training episodes for every method; "
             "'train s/run' shows their different cost.\n")
-    counts = {v: sum(f": {v} (" in line for line in verdicts) for v in ("helped", "hurt", "no clear difference")}
+    counts = {v: sum(f": {v} (" in line for line in verdicts)
+              for v in ("helped", "hurt", "no clear difference", "not decided (validation still rising)")}
     overall = (f"\nOverall, interpolation helped in {counts['helped']} of {len(verdicts)} comparisons, hurt in "
-               f"{counts['hurt']} and made no clear difference in {counts['no clear difference']}.\n")
+               f"{counts['hurt']} and made no clear difference in {counts['no clear difference']}"
+               + (f"; {counts['not decided (validation still rising)']} not decided (validation still rising)"
+                  if counts['not decided (validation still rising)'] else "") + ".\n")
     return "\n".join(lines) + "\n" + note + "\n" + "\n".join(verdicts) + "\n" + overall
 
 
@@ -149,17 +152,24 @@ def main(argv=None) -> int:
     ap.add_argument("--test-episodes", type=int, default=1000)
     ap.add_argument("--val-episodes", type=int, default=200)
     ap.add_argument("--validations", type=int, default=8, help="validations (and checkpoints) per run")
+    ap.add_argument("--train-tasks", type=int, default=None, metavar="T",
+                    help="the few-task regime's other axis: train on T fixed tasks (data.train_tasks) drawn "
+                         "from the 12 classes; runs go to their own folders")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per run")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "compare_interpolation")
     ap.add_argument("overrides", nargs="*", help="config overrides for every run, e.g. train.lr=0.002")
     args = ap.parse_args(argv)
+    if args.train_tasks is not None and args.train_tasks < 1:
+        ap.error(f"--train-tasks must be >= 1, got {args.train_tasks}")
+    tasks = [f"data.train_tasks={args.train_tasks}"] if args.train_tasks else []
+    suffix = f"_tasks{args.train_tasks}" if args.train_tasks else ""
     jobs = [{"method": m, "config": METHODS[m][0], "shot": k, "seed": s, "episodes": args.episodes,
              "test_episodes": args.test_episodes, "val_episodes": args.val_episodes,
              "validations": args.validations, "device": args.device, "threads": args.threads,
-             "overrides": args.overrides,
-             "run_dir": str(args.out / f"{METHODS[m][0]}_{k}shot_seed{s}")}
+             "overrides": [*tasks, *args.overrides],
+             "run_dir": str(args.out / f"{METHODS[m][0]}_{k}shot_seed{s}{suffix}")}
             for m in args.methods for k in args.shots for s in args.seeds]
     args.out.mkdir(parents=True, exist_ok=True)
     results = []
@@ -173,10 +183,12 @@ def main(argv=None) -> int:
             r = run_one(job)
             results.append(r)
             print(f"done: {r['method']} {r['shot']}-shot seed {r['seed']}: {100 * r['accuracy']:.2f}%", flush=True)
-    summary = table(results, args.shots)
-    (args.out / "summary.md").write_text(summary)
-    (args.out / "results.json").write_text(json.dumps(
-        [{k: v for k, v in r.items() if k != "accuracies"} for r in results], indent=1))
+    regime = (f"glyphs-S with {args.train_tasks} fixed training tasks of its 12 classes" if args.train_tasks
+              else "glyphs-S (12 training classes)")
+    summary = table(results, args.shots, regime)
+    (args.out / f"summary{suffix}.md").write_text(summary)
+    comparelib.write_json(args.out / f"results{suffix}.json",
+                          [{k: v for k, v in r.items() if k != "accuracies"} for r in results])
     print("\n" + summary)
     return 0
 

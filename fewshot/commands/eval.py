@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -25,6 +26,8 @@ def add_parser(sub) -> None:
                    help="write results.json, eval/ and report.md here instead of the run folder "
                         "(e.g. a read-only run folder)")
     e.add_argument("--untrained", action="store_true", help="same architecture, fresh weights")
+    e.add_argument("--drop-small-classes", action="store_true",
+                   help="leave out (with a warning) classes with too few images for the episodes")
     e.add_argument("--no-feature-cache", action="store_true", help="embed every episode's images")
     e.add_argument("--data", help="cross-domain: evaluate on this data set instead (e.g. fashion_mnist); "
                    "channels and image size follow the checkpoint")
@@ -104,7 +107,8 @@ def cmd_eval(args) -> int:
                                untrained=args.untrained,
                                feature_cache=False if args.no_feature_cache else None,
                                device=args.device, progress=not args.quiet, transductive=spec,
-                               target_data=_target_data(args), seeds=args.seeds, out_dir=out)
+                               target_data=_target_data(args), seeds=args.seeds, out_dir=out,
+                               drop_small_classes=True if args.drop_small_classes else None)
         if not ranks.is_main():
             return 0
         for res in results:
@@ -113,8 +117,35 @@ def cmd_eval(args) -> int:
         for line in seed_lines(results):
             print(line)
         md, _ = write_report([out or run_dir], (out or run_dir) / "report")
-    print(f"results: {(out or run_dir) / 'results.json'}; table: {md}")
+        board = add_to_tensorboard(run_dir) if out is None else None
+    print(f"results: {(out or run_dir) / 'results.json'}; table: {md}"
+          + (f"; TensorBoard: {board}" if board else ""))
     return 0
+
+
+def add_to_tensorboard(run_dir: Path):
+    """A run trained with TensorBoard gets its evaluations there too (hparams and one scalar per
+    setting, at the run's last training step), as training's own final test does."""
+    import yaml
+
+    from ..reporting import collect_results
+    from ..runs.records import tensorboard_results
+
+    board, config = run_dir / "tensorboard", run_dir / "config.yaml"
+    if not board.is_dir() or not config.is_file():
+        return None
+    cfg = yaml.safe_load(config.read_text()) or {}
+    if not (cfg.get("train") or {}).get("tensorboard", True):
+        return None
+    step = 0
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.is_file():
+        for line in metrics.read_text().splitlines():
+            try:
+                step = max(step, int(json.loads(line).get("episode", 0)))
+            except (ValueError, TypeError, AttributeError):
+                continue
+    return tensorboard_results(board, cfg, collect_results([run_dir]), step)
 
 
 def seed_lines(results) -> list:

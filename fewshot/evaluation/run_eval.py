@@ -205,7 +205,7 @@ def evaluate_run(target: Path, split: Optional[str] = None, n_way: Optional[int]
                  device: str = "cpu", progress: bool = True, data_overrides: Optional[Dict] = None,
                  transductive: Optional[TransductiveSpec] = None,
                  target_data: Optional[Dict[str, Any]] = None, seeds: Optional[Sequence[int]] = None,
-                 out_dir: Optional[Path] = None) -> List[EvalResult]:
+                 out_dir: Optional[Path] = None, drop_small_classes: Optional[bool] = None) -> List[EvalResult]:
     """Evaluate on every requested shot setting; results go to the run folder (or ``out_dir``).
 
     Defaults come from the run's resolved config (``eval`` section, test split); a value given is
@@ -223,6 +223,8 @@ def evaluate_run(target: Path, split: Optional[str] = None, n_way: Optional[int]
             per setting gives the mean over seeds and their spread (:func:`seed_summary`).
         out_dir: write ``results.json`` and ``eval/`` here instead of the run folder (e.g. a
             read-only run folder).
+        drop_small_classes: leave out (with a warning) the classes too small for the episodes
+            (default: the run's ``eval.drop_small_classes``); recorded in each row's episode keys.
 
     Returns:
         One result per (shot setting, seed), each with its ``seed``.
@@ -250,6 +252,8 @@ def evaluate_run(target: Path, split: Optional[str] = None, n_way: Optional[int]
     data = load_from_config(data_cfg, split_name)
     # The episode kind of eval (fixed: one evaluation per shot; variable / imbalanced: one in all)
     section = dataclasses.replace(cfg.eval, n_way=n_way, n_query=n_query)
+    if drop_small_classes is not None:
+        section = dataclasses.replace(section, drop_small_classes=bool(drop_small_classes))
     if data_cfg.name != own_data.name and section.hierarchy and section.hierarchy not in data.meta:
         # cross-domain target without the run's super-categories (e.g. glyphs' alphabets)
         print(f"note: {data.name} has no {section.hierarchy!r}: its episodes ignore eval.hierarchy")

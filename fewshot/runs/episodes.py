@@ -161,7 +161,8 @@ def sampler_message(text: str, split, prefix: str) -> str:
 
     text = re.sub(r"'class (\d+)'", lambda m: name(m, "{}"), text)  # in a list: the names alone
     text = re.sub(r"\bclass (\d+)\b", lambda m: name(m, "class {}"), text)
-    return text.replace("pass drop_small_classes=True", f"set {prefix}.drop_small_classes=true")
+    hint = f"set {prefix}.drop_small_classes=true" + (" (fewshot eval: --drop-small-classes)" if prefix == "eval" else "")
+    return text.replace("pass drop_small_classes=True", hint)
 
 
 def spec_labels(spec: EpisodeSpec, device=None) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -212,10 +212,44 @@ def result_tag(row: Dict[str, Any]) -> str:
     return tag + ("" if method == "inductive" else f"/{method}")
 
 
+#: what a row's tag shows, when rows sharing a :func:`result_tag` differ in it (in this order)
+_TAG_DETAILS = ("seed", "episodes", "n_query", "data_options", "data_root", "image_size", "episode_keys",
+                "method_options", "seeds")
+
+
+def result_tags(rows: List[Dict[str, Any]]) -> List[str]:
+    """One distinct tag per row: :func:`result_tag`, and where two rows share it (e.g. the same
+    setting at two seeds) the fields they differ in, ``.../seed=7``, so that no evaluation's
+    scalar hides another's. Rows equal in all of them get a running number."""
+    base = [result_tag(r) for r in rows]
+    tags = list(base)
+    groups: Dict[str, List[int]] = {}
+    for i, tag in enumerate(base):
+        groups.setdefault(tag, []).append(i)
+    for tag, members in groups.items():
+        if len(members) < 2:
+            continue
+        differ = [k for k in _TAG_DETAILS
+                  if len({json.dumps(rows[i].get(k), sort_keys=True, default=str) for i in members}) > 1]
+        for i in members:
+            parts = []
+            for k in differ:
+                v = rows[i].get(k)
+                text = v if isinstance(v, (str, int, float)) or v is None else json.dumps(v, sort_keys=True)
+                parts.append(f"{k}={str(text).replace('/', '-')}"[:60])
+            tags[i] = tag + ("/" + ",".join(parts) if parts else "")
+        seen: Dict[str, int] = {}
+        for i in members:
+            seen[tags[i]] = seen.get(tags[i], 0) + 1
+            if seen[tags[i]] > 1:
+                tags[i] = f"{tags[i]}/{seen[tags[i]]}"
+    return tags
+
+
 def tensorboard_results(log_dir: Union[str, Path], config: Dict[str, Any], rows: List[Dict[str, Any]],
                         step: int = 0) -> Optional[Path]:
     """Add a run's resolved config (as hparams, and as text) and its evaluation results (one
-    scalar per setting: accuracy and 95% CI in percent, tag :func:`result_tag`) to its TensorBoard
+    scalar per setting: accuracy and 95% CI in percent, tag :func:`result_tags`) to its TensorBoard
     events. The HParams tab then compares runs by config against their test accuracies.
 
     Returns:
@@ -227,11 +261,11 @@ def tensorboard_results(log_dir: Union[str, Path], config: Dict[str, Any], rows:
     from torch.utils.tensorboard.summary import hparams
 
     metrics = {}
-    for r in rows:
-        if isinstance(r.get("accuracy"), numbers.Real):
-            metrics[f"{result_tag(r)}/accuracy"] = float(r["accuracy"])
-            if isinstance(r.get("ci95"), numbers.Real):
-                metrics[f"{result_tag(r)}/ci95"] = float(r["ci95"])
+    rows = [r for r in rows if isinstance(r.get("accuracy"), numbers.Real)]
+    for r, tag in zip(rows, result_tags(rows)):
+        metrics[f"{tag}/accuracy"] = float(r["accuracy"])
+        if isinstance(r.get("ci95"), numbers.Real):
+            metrics[f"{tag}/ci95"] = float(r["ci95"])
     writer = SummaryWriter(log_dir=str(log_dir))
     try:
         exp, ssi, sei = hparams(flat_hparams(config), {k: v for k, v in metrics.items() if k.endswith("/accuracy")})

@@ -323,3 +323,25 @@ def test_model_keys_a_learner_ignores_are_refused(tmp_path, capsys):
     err = _error(capsys, [*base, "model.distance=cosine"])
     assert "does not use model.distance" in err and "protonet" in err
     assert "does not use model.distance" in _error(capsys, [*base, "model.distance=nonsense"])
+
+
+def test_eval_can_drop_small_classes_and_records_it(run, capsys):
+    """The small-class error of `fewshot eval` names a flag that eval accepts; with it the small
+    class is left out, and the row records drop_small_classes (a different evaluation)."""
+    from fewshot.data.registry import register_dataset
+    from fewshot.data.base import ImageSplit
+
+    def one_small(split, **kw):  # the test split with class c13 cut to 2 images
+        data = tiny_run.load_tiny(split, **kw)
+        keep = ~((data.labels == 0) & (torch.arange(len(data.labels)).numpy() % 10 > 1))
+        return ImageSplit(data.images[keep], data.labels[keep], data.class_names, data.name)
+
+    register_dataset("tiny_one_small")(one_small)
+    argv = ["eval", str(run), "--data", "tiny_one_small", "--split", "test", "--shots", "2", "--episodes", "3",
+            "--n-query", "2", "--quiet"]
+    err = _error(capsys, argv)
+    assert "has 2 samples" in err and "--drop-small-classes" in err
+    with pytest.warns(UserWarning, match="dropped 1 of"):
+        assert main(argv + ["--drop-small-classes"]) == 0
+    rows = [r for r in _rows(run) if r.get("dataset") == "tiny_one_small"]
+    assert len(rows) == 1 and rows[0]["episode_keys"]["drop_small_classes"] is True

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tiny_run  # noqa: E402  (registers the "tiny" data set)
 
 from fewshot.cli import main  # noqa: E402
-from fewshot.runs.records import flat_hparams, result_tag, tensorboard_available  # noqa: E402
+from fewshot.runs.records import flat_hparams, result_tag, result_tags, tensorboard_available  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +71,8 @@ def test_tensorboard_holds_hparams_and_test_results(trained):
     results = json.loads((run / "results.json").read_text())
     scalars = acc.Tags()["scalars"]
     assert "train/loss" in scalars  # the training scalars are still there
-    for row in results:
-        tag = result_tag(row) + "/accuracy"
+    for row, tag in zip(results, result_tags(results)):
+        tag = tag + "/accuracy"
         assert tag in scalars, (tag, scalars)
         assert acc.Scalars(tag)[-1].value == pytest.approx(row["accuracy"])
     content = acc.PluginTagToContent("hparams")
@@ -82,8 +82,18 @@ def test_tensorboard_holds_hparams_and_test_results(trained):
     assert hp["train.episodes"].number_value == 20
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
     names = {m.name.tag for m in experiment.experiment.metric_infos}
-    assert {result_tag(r) + "/accuracy" for r in results} <= names
+    assert {t + "/accuracy" for t in result_tags(results)} <= names
     assert "config" in acc.Tags()["tensors"] or "config/text_summary" in acc.Tags()["tensors"]
+
+
+def test_result_tags_tell_apart_rows_of_one_setting():
+    a = {"dataset": "d", "split": "test", "n_way": 5, "k_shot": 1, "model": "best", "seed": 1, "episodes": 10}
+    rows = [a, {**a, "seed": 2}, {**a, "k_shot": 5}, {**a, "seed": 2, "episodes": 20}, dict(a)]
+    tags = result_tags(rows)
+    assert len(set(tags)) == len(rows)
+    assert tags[2] == result_tag(rows[2])  # alone in its setting: the plain tag
+    assert tags[1].endswith("seed=2,episodes=10") and tags[3].endswith("seed=2,episodes=20")
+    assert tags[4] == tags[0] + "/2"  # identical rows: a running number
 
 
 def test_flat_hparams():
@@ -91,3 +101,29 @@ def test_flat_hparams():
                          "data": {"options": {"a": 1}}})
     assert flat == {"train.lr": 0.1, "train.milestones": "[1, 2]", "train.device": "null",
                     "data.options": '{"a": 1}'}
+
+
+@pytest.mark.skipif(not tensorboard_available(), reason="tensorboard not installed")
+def test_fewshot_eval_adds_its_results_to_tensorboard(trained, tmp_path):
+    """A later `fewshot eval` of a run trained with TensorBoard lands there too, at the run's last
+    training step; with --out (results elsewhere) the run's TensorBoard is left alone."""
+    import shutil
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "r"
+    shutil.copytree(trained[0], run)
+    assert main(["eval", str(run), "--shots", "2", "--seed", "77", "--episodes", "3", "--quiet"]) == 0
+    rows = json.loads((run / "results.json").read_text())
+    (row, tag), = [(r, t) for r, t in zip(rows, result_tags(rows)) if r.get("seed") == 77]
+    assert "/seed=77" in tag  # the training's own 2-shot test has the same base tag
+    acc = EventAccumulator(str(run / "tensorboard"))
+    acc.Reload()
+    tag = tag + "/accuracy"
+    assert tag in acc.Tags()["scalars"]
+    point = acc.Scalars(tag)[-1]
+    assert point.value == pytest.approx(row["accuracy"]) and point.step == 20
+    before = sorted(p.name for p in (run / "tensorboard").iterdir())
+    assert main(["eval", str(run), "--shots", "1", "--seed", "78", "--episodes", "3", "--quiet",
+                 "--out", str(tmp_path / "elsewhere")]) == 0
+    assert sorted(p.name for p in (run / "tensorboard").iterdir()) == before
