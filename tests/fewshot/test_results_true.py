@@ -328,8 +328,8 @@ def test_model_keys_a_learner_ignores_are_refused(tmp_path, capsys):
 def test_eval_can_drop_small_classes_and_records_it(run, capsys):
     """The small-class error of `fewshot eval` names a flag that eval accepts; with it the small
     class is left out, and the row records drop_small_classes (a different evaluation)."""
-    from fewshot.data.registry import register_dataset
     from fewshot.data.base import ImageSplit
+    from fewshot.data.registry import register_dataset
 
     def one_small(split, **kw):  # the test split with class c13 cut to 2 images
         data = tiny_run.load_tiny(split, **kw)
