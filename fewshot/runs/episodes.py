@@ -161,7 +161,9 @@ def sampler_message(text: str, split, prefix: str) -> str:
 
     text = re.sub(r"'class (\d+)'", lambda m: name(m, "{}"), text)  # in a list: the names alone
     text = re.sub(r"\bclass (\d+)\b", lambda m: name(m, "class {}"), text)
-    hint = f"set {prefix}.drop_small_classes=true" + (" (fewshot eval: --drop-small-classes)" if prefix == "eval" else "")
+    hint = f"set {prefix}.drop_small_classes=true"
+    if prefix == "eval":
+        hint += " (fewshot eval: --drop-small-classes)"
     return text.replace("pass drop_small_classes=True", hint)
 
 
