@@ -66,6 +66,7 @@ def official_predictions(name, zs, ys, zq, n_way, shot, n_query):
         "laplacian-kmodes": lambda e: official.slk(s[e], q[e], n_way, shot, 0.7, "MS"),
         "laplacianshot": lambda e: official.laplacianshot(s[e], q[e], n_way, shot, 0.7),
         "bd-cspn": lambda e: official.bd_cspn(s[e], q[e], n_way, shot),
+        "soft-kmeans": lambda e: official.soft_kmeans_ren(s[e], q[e], n_way, shot),
         "pt-map": lambda e: official.pt_map(s[e], q[e], n_way, shot, n_query),
     }
     if name == "tim":

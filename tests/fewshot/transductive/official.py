@@ -13,7 +13,11 @@ official code is torch (TIM, PT-MAP), in torch per episode, written from reading
   ``TIM_GD.run_adaptation``): like the official code, batched over tasks;
 * PT-MAP: yhu01/PT-MAP, ``test_standard.py`` (power transform, QR reduction, unit scaling,
   ``centerDatas``, ``GaussianModel``, ``MAP.loop``), one run at a time;
-* BD-CSPN: no official code; the paper's equations (Liu et al. 2020, Sec. 3).
+* BD-CSPN: no official code; the paper's equations (Liu et al. 2020, Sec. 3);
+* soft K-means: renmengye/few-shot-ssl-public, ``fewshot/models/kmeans_refine_model.py``
+  (``KMeansRefineModel.predict``) and ``fewshot/models/kmeans_utils.py`` (``assign_cluster``,
+  ``update_cluster``, ``compute_logits``), ``num_cluster_steps = 1`` as its configs set it, with
+  the queries as the unlabelled points (the transductive use).
 
 Nothing here imports fewshot. Episodes are class-major (support of class 0 first, ...), as
 the official samplers produce them. Not a test module.
@@ -243,3 +247,29 @@ def bd_cspn(zs, zq, n_way, shot, eps=10.0):
         w = np.array([np.exp(eps * cos(x, plain[n])) for x in members])
         rect.append((w[:, None] * np.stack(members)).sum(0) / w.sum())
     return np.array([int(np.argmax([cos(x, p) for p in rect])) for x in q])
+
+
+# --------------------------------------------------------------------------------------------
+def soft_kmeans_ren(zs, zq, n_way, shot, steps=1):
+    """Ren et al.'s K-means refinement of the prototypes: query labels (Q,).
+
+    Prototypes start as the class means of the support. Each of ``steps`` cluster steps: every
+    unlabelled point gets the softmax over classes of its negative squared Euclidean distances to
+    the prototypes (no temperature); the support keeps its one-hot labels; each prototype
+    becomes the average of all points weighted by their probability of its class (weights summed
+    over the points, an all-zero column left at zero weight sum 1). The test points are then
+    scored by their negative squared distances to the refined prototypes."""
+    s, q = np.array(zs, float), np.array(zq, float)
+    protos = s.reshape(n_way, shot, -1).mean(1)
+    prob_train = np.zeros((len(s), n_way))
+    for k in range(n_way):
+        prob_train[k * shot:(k + 1) * shot, k] = 1.0
+    h_all = np.concatenate([s, q])
+    for _ in range(steps):
+        neg = -((q[:, None, :] - protos[None]) ** 2).sum(-1)
+        prob_unlabel = _row_softmax(neg)
+        prob = np.concatenate([prob_train, prob_unlabel])
+        total = prob.sum(0, keepdims=True)
+        total = total + (total == 0.0)
+        protos = (prob / total).T @ h_all
+    return (-((q[:, None, :] - protos[None]) ** 2).sum(-1)).argmax(1)

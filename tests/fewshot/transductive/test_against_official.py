@@ -99,6 +99,22 @@ def test_tim(shot):
     assert float((got == want).double().mean()) >= AGREE
 
 
+@pytest.mark.parametrize("shot", SHOTS)
+def test_soft_kmeans(shot):
+    """Ren et al. refine on the raw features (their method's default normalisation is none)."""
+    compare("soft-kmeans", shot, lambda s, q, k: official.soft_kmeans_ren(s, q, N_WAY, k), seed=7, norm="none")
+
+
+def test_earlier_soft_kmeans_default_disagrees():
+    """The check can fail: this project's earlier soft K-means (10 refinements at T = 0.1 on L2
+    features) is not Ren et al.'s single refinement on these raw features."""
+    zs, ys, zq, _ = episodes(1, seed=7)
+    ls, lq = preprocess(zs, zq, "l2")
+    got = run_method("soft-kmeans", ls, ys, lq, N_WAY, iterations=10, temperature=0.1).argmax(-1).numpy()
+    want = np.stack([official.soft_kmeans_ren(zs[e].numpy(), zq[e].numpy(), N_WAY, 1) for e in range(EPISODES)])
+    assert float((got == want).mean()) < 0.97
+
+
 def test_earlier_laplacianshot_default_disagrees():
     """The check can fail: the earlier default (BD-CSPN-style rectification, unshifted unary)
     does not reproduce the official code on these episodes."""
