@@ -136,8 +136,8 @@ class TaskPoolSampler(SpecSampler):
         task = self.pool_task(int(rng.integers(self.n_tasks)))
         return Episode(task.indices, task.spec, epoch, i)
 
-    def state_dict(self) -> Dict[str, int]:
-        return {**super().state_dict(), "n_tasks": self.n_tasks, "pool_seed": self.pool_seed}
+    def state_dict(self, consumed: Optional[int] = None) -> Dict[str, int]:
+        return {**super().state_dict(consumed), "n_tasks": self.n_tasks, "pool_seed": self.pool_seed}
 
     def load_state_dict(self, state: Dict[str, int]) -> None:
         for key in ("n_tasks", "pool_seed"):

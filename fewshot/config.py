@@ -107,6 +107,11 @@ class TrainConfig(EpisodeKeys):
     # The uint8 training split uploaded once to the device and gathered there (no per-episode
     # host copy): null = when the device is CUDA and the split takes under half its free memory.
     data_on_device: Optional[bool] = None
+    # Host path only: episode groups gathered ahead by a background thread (into pinned memory
+    # when training on CUDA, copied without blocking); 0 = gather each one when it is needed;
+    # null = 2 on CUDA, 0 on the CPU. The same episodes and the same numbers either way; resumes
+    # stay exact.
+    prefetch: Optional[int] = None
     val_every: int = 500  # validate (and keep the best checkpoint) every M episodes; 0 = never
     val_episodes: int = 200
     ckpt_every: int = 500
@@ -479,6 +484,10 @@ def check_recipe(cfg: Config) -> None:
         raise ConfigError("train.momentum and train.lr_min_ratio must be in [0, 1), train.warmup, "
                           f"train.patience and train.grad_clip >= 0; got {t.momentum}, {t.lr_min_ratio}, "
                           f"{t.warmup}, {t.patience}, {t.grad_clip}")
+    if t.prefetch is not None and (isinstance(t.prefetch, bool) or not isinstance(t.prefetch, int)
+                                   or t.prefetch < 0):
+        raise ConfigError(f"train.prefetch must be null (2 on CUDA, else 0) or an integer >= 0 (episode groups "
+                          f"gathered ahead; 0 = off), got {t.prefetch!r}")
     if t.nesterov and (t.optimizer != "sgd" or t.momentum == 0):
         raise ConfigError("train.nesterov needs train.optimizer: sgd and train.momentum > 0")
     if t.schedule == "multistep" and (not t.milestones or t.milestones != sorted(set(t.milestones))

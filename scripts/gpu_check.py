@@ -3,7 +3,8 @@
 On a miniImageNet-shaped synthetic cache (64 classes x 600 images x 84x84x3 uint8, 813 MB) it
 trains ProtoNet with Conv4 and ResNet-12, 30-way 1-shot 15-query, for a fixed number of
 episodes in fp32, bf16 and bf16 + channels_last, with the images on the host (gathered and
-copied per episode) and device-resident (uploaded once), next to a bare hand-written PyTorch
+copied per episode; fewshot's loop prefetches 2 episodes ahead into pinned memory, its CUDA
+default ``train.prefetch``) and device-resident (uploaded once), next to a bare hand-written PyTorch
 loop on the same data, and prints episodes/s, the ratio to the bare loop, GPU utilisation (from
 nvidia-smi, when it is there) and peak memory. With two or more GPUs it also runs the 2-process
 DDP path (torchrun, nccl). Needs only torch, numpy, PyYAML and tqdm (no learn2learn):

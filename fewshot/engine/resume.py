@@ -22,7 +22,8 @@ from ..runs.checkpoint import CheckpointError
 RESUME_MAY_CHANGE = frozenset({
     "train.lr", "train.lr_step", "train.lr_gamma", "train.weight_decay", "train.episodes",
     "train.log_every", "train.val_every", "train.ckpt_every", "train.keep_last", "train.progress",
-    "train.tensorboard", "train.threads", "train.device", "train.deterministic",
+    "train.tensorboard", "train.threads", "train.device", "train.deterministic", "train.prefetch",
+    "train.data_on_device",
     "eval",  # validation and the final evaluation use the new values from now on
 })
 #: Option-dict entries that say how data is loaded, not which data (ignored when compared).

@@ -15,6 +15,7 @@ weights and the same metrics log rows as a run that was never interrupted.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import sys
 import time
@@ -200,15 +201,16 @@ def prepare_model(cfg: Config, learner):
     return learner
 
 
-def run_state(cfg, learner, opt, sched, sampler, norm, in_channels, episode, best_val, log, window
+def run_state(cfg, learner, opt, sched, sampler_state, norm, in_channels, episode, best_val, log, window
            ) -> Dict[str, Any]:
+    """Everything a checkpoint holds; ``sampler_state()`` gives the sampler's position."""
     grads = {}
     if episode % cfg.train.meta_batch:  # mid meta-batch: the accumulated gradients are state too
         grads = {n: p.grad.detach().clone() for n, p in learner.named_parameters() if p.grad is not None}
     return {
         "format": FORMAT, "config": cfg.to_dict(), "episode": episode, "best_val": best_val,
         "model": learner.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-        "sampler": sampler.state_dict(), "rng": capture_rng(), "grads": grads,
+        "sampler": sampler_state(), "rng": capture_rng(), "grads": grads,
         "metrics_offset": log.offset, "window": window.state_dict(),
         "norm": {"mean": norm.mean.flatten().tolist(), "std": norm.std.flatten().tolist()},
         "in_channels": in_channels, "learner": cfg.model.learner, "backbone": cfg.model.backbone,
@@ -389,11 +391,41 @@ def resident_images(cfg: Config, images) -> Optional[torch.Tensor]:
     return torch.from_numpy(np.ascontiguousarray(images)).to(device)
 
 
-def gather_episode(images, resident: Optional[torch.Tensor], index: np.ndarray) -> torch.Tensor:
-    """uint8 images of ``index``: from the device-resident tensor when there is one."""
+def gather_episode(images, resident: Optional[torch.Tensor], index: np.ndarray, pin: bool = False) -> torch.Tensor:
+    """uint8 images of ``index``: from the device-resident tensor when there is one, else from the
+    host array (``pin``: into page-locked memory, for a non-blocking copy to a GPU)."""
     if resident is None:
-        return gather(images, index)
+        x = gather(images, index)
+        return x.pin_memory() if pin else x
     return resident[torch.from_numpy(np.asarray(index)).to(resident.device)]
+
+
+def ahead(items: Iterator, load, depth: int) -> Iterator[Tuple[Any, Any]]:
+    """``(item, load(item))`` for each item, in order; with ``depth > 0`` a background thread runs
+    ``load`` for up to ``depth`` items ahead of the consumer. Items are drawn here, in the
+    caller's thread (so a sampler is never iterated from two threads); only ``load`` runs in the
+    background, and it must draw no random numbers (the checkpointed generators stay the caller's)."""
+    if depth <= 0:
+        for item in items:
+            yield item, load(item)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    pending: deque = deque()
+    items = iter(items)
+    with ThreadPoolExecutor(1, thread_name_prefix="fewshot-prefetch") as pool:
+        def submit() -> None:
+            for item in items:
+                pending.append((item, pool.submit(load, item)))
+                return
+
+        for _ in range(depth):
+            submit()
+        while pending:
+            item, future = pending.popleft()
+            submit()
+            yield item, future.result()
 
 
 class EpisodeStep:
@@ -421,6 +453,12 @@ class EpisodeStep:
         self.aug_query = Augment.parse(t.augment_query, "train.augment_query")
         self.scaler = None  # set by fit for train.precision=16
         self.resident = resident_images(cfg, train_split.images)
+        # host path: gathered ahead in the background (pinned for a GPU); None until run() starts
+        cuda = torch.device(t.device).type == "cuda"
+        depth = (2 if cuda else 0) if t.prefetch is None else t.prefetch
+        self.prefetch = depth if self.resident is None else 0
+        self.pin = self.prefetch > 0 and cuda
+        self.consumed: Optional[int] = None
 
     def _augment(self, tasks, position: int):
         """Augmented support and query of each task, seeded by the episode (exact resumes)."""
@@ -436,9 +474,26 @@ class EpisodeStep:
         """Forward and backward of each group of episodes: yields (episodes, mean outputs over
         the ranks, whether the optimiser steps now)."""
         t = self.cfg.train
-        for group in meta_batches(self.sampler.iter_episodes(), self.local_batch if self.grouped else 1):
-            x = self.norm(gather_episode(self.split.images, self.resident,
-                                         np.concatenate([e.indices for e in group])))
+        # Episodes of this pass trained on, and drawn from the sampler (more, while prefetching).
+        # The draws stop at the pass's last episode: exhausting the generator would move the
+        # sampler to its next epoch before the final checkpoint (a longer resumed run then differs).
+        self.consumed = self.drawn = 0
+        remaining = len(self.sampler) - self.sampler.state_dict()["position"]
+
+        def drawn(groups):
+            for group in groups:
+                self.drawn += len(group)
+                yield group
+
+        groups = drawn(meta_batches(itertools.islice(self.sampler.iter_episodes(), remaining),
+                                    self.local_batch if self.grouped else 1))
+
+        def load(group):
+            return gather_episode(self.split.images, self.resident, np.concatenate([e.indices for e in group]),
+                                  self.pin)
+
+        for group, raw in ahead(groups, load, self.prefetch):
+            x = self.norm(raw)
             if t.channels_last and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             tasks = [episode_task(xe, e.spec) for xe, e in zip(x.split([len(e.indices) for e in group]), group)]
@@ -456,7 +511,15 @@ class EpisodeStep:
                 if torch.isfinite(mean["loss"]):
                     loss = out["loss"].float() * len(group) / self.local_batch
                     (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+            self.consumed += len(group)
             yield n, mean, stepping
+
+    def sampler_state(self) -> Dict[str, int]:
+        """Where the episode sequence stands for a checkpoint: after the episodes trained on, not
+        after those the prefetch has drawn ahead."""
+        if self.consumed is None or self.consumed == self.drawn:
+            return self.sampler.state_dict()
+        return self.sampler.state_dict(consumed=self.consumed)
 
     def before_checkpoint(self, position: int, validating: bool) -> None:
         pass
@@ -499,7 +562,8 @@ def fit(cfg: Config, step, learner, opt, sched, run_dir: Path, ckpt_dir: Path, v
         restore_run_rng(state)
 
     def checkpoint() -> Dict[str, Any]:  # a collective under DDP: every rank builds it
-        out = run_state(cfg, learner, opt, sched, sampler, norm, in_channels, position, best_val, log, window)
+        out = run_state(cfg, learner, opt, sched, getattr(step, "sampler_state", sampler.state_dict), norm,
+                        in_channels, position, best_val, log, window)
         extra = {"scaler": scaler.state_dict()} if scaler is not None else {}
         return {**out, **step.extra_state(), **extra, "since_best": since_best, "stopped": stopped}
 

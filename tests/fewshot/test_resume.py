@@ -232,3 +232,50 @@ def test_several_kills_in_a_row(tmp_path):
                    stdout=subprocess.DEVNULL)
     train(_config(tmp_path), tmp_path / "reference")
     assert_same_run(run, tmp_path / "reference")
+
+
+@pytest.mark.parametrize("extra", [[], ["train.meta_batch=3", "data.train_tasks=6"]])
+def test_prefetching_changes_no_number_and_checkpoints_where_the_loop_is(tmp_path, extra):
+    """train.prefetch gathers episodes ahead in a background thread: the same run as without it,
+    and every checkpoint's sampler position is the episodes trained on, not those drawn ahead."""
+    runs = {}
+    for depth in (0, 2, 5):
+        cfg = _config(tmp_path, *SHORT, "train.keep_last=8", f"train.prefetch={depth}", *extra)
+        runs[depth] = tmp_path / f"prefetch{depth}"
+        train(cfg, runs[depth])
+    assert_same_run(runs[2], runs[0])
+    assert_same_run(runs[5], runs[0])
+    for path in sorted((runs[5] / "checkpoints").glob("episode-*.pt")):
+        state = load_checkpoint(path)
+        plain = load_checkpoint(runs[0] / "checkpoints" / path.name)
+        assert state["sampler"] == plain["sampler"], path.name
+        assert state["sampler"]["position"] == state["episode"] % 40 or state["episode"] == 40
+
+
+def test_ahead_keeps_order_loads_in_the_background_and_stops_early():
+    import threading
+
+    from fewshot.engine.trainer import ahead
+
+    drawn, threads = [], set()
+
+    def items():
+        for i in range(10):
+            drawn.append(i)
+            yield i
+
+    def load(i):
+        threads.add(threading.current_thread().name)
+        return i * i
+
+    got = []
+    for item, value in ahead(items(), load, depth=3):
+        assert len(drawn) <= item + 1 + 3  # never more than depth ahead of the consumer
+        got.append((item, value))
+    assert got == [(i, i * i) for i in range(10)]
+    assert all(name.startswith("fewshot-prefetch") for name in threads)
+    gen = ahead(iter(range(100)), load, depth=2)
+    assert next(gen) == (0, 0)
+    gen.close()  # a loop that stops early (patience) leaves no thread behind
+    assert not any(t.name.startswith("fewshot-prefetch") for t in threading.enumerate())
+    assert list(ahead(iter(range(4)), load, depth=0)) == [(i, i * i) for i in range(4)]
