@@ -61,13 +61,16 @@ def train_once(job: Dict[str, Any]) -> Dict[str, Any]:
                                f"train.threads={job['threads']}", "train.progress=false", "train.tensorboard=false",
                                *job["overrides"]])
     start = time.perf_counter()
-    result = train(cfg, run_dir)
+    # an interrupted study: continue the run from its last checkpoint (resumes are exact)
+    resumed = (run_dir / "checkpoints" / "last.pt").is_file()
+    result = train(cfg, run_dir, resume=resumed)
     seconds = time.perf_counter() - start
     curve = [(r["episode"], r["val_acc"], r.get("val_ci95")) for r in read_rows(run_dir) if r.get("kind") == "val"]
     provenance = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
     out = {"config": str(job["config"]), "overrides": list(job["overrides"]), "seed": job["seed"],
            "train_seconds": seconds, "best_val": result.best_val, "curve": curve,
-           "commit": provenance.get("commit"), "dirty": provenance.get("dirty")}
+           "commit": provenance.get("commit"), "dirty": provenance.get("dirty"),
+           "resumed": resumed}  # then train_seconds is the time after the resume only
     write_json(record, out)
     return out
 
