@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .ibp import block_bounds
+from .ibp import block_bounds, missing_rule
 from .programs import Plain, View, run_from
 
 
@@ -200,6 +200,18 @@ class IBI:
         self.schedule = EpsSchedule(float(eps), int(total_episodes or 1), ramp if total_episodes else 0.0)
         self.eps_unit = eps_unit
         self.input_std = None if input_std is None else torch.as_tensor(input_std, dtype=torch.float32)
+
+    def check(self, backbone: nn.Module) -> None:
+        """Refuse, when the learner is built, a backbone whose first ``layers`` blocks hold a
+        layer without an interval bound rule (rather than failing at the first training step)."""
+        found = missing_rule(backbone, self.layers)
+        if found:
+            block, name = found
+            raise ValueError(f"IBI propagates interval bounds through the first {self.layers} block(s) of the "
+                             f"backbone, but block {block} holds a {name}, which has no interval bound rule; "
+                             f"set model.options.interpolation.layers below {block}, use a backbone whose "
+                             "blocks have rules (conv4, resnet12), or register one with "
+                             "fewshot.interpolation.register_interval_rule")
 
     def radius(self, eps: float, like: torch.Tensor):
         """The box half-width on the (normalised) inputs ``like`` for a nominal ``eps``."""

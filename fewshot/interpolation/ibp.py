@@ -11,7 +11,8 @@ the input box:
   running statistics in eval mode): scale ``m = gamma / sqrt(var + eps)``, radius ``|m| r``;
 * monotone non-decreasing layers (ReLU, LeakyReLU, max- and average-pooling, flatten):
   applied to both bounds;
-* residual additions: bounds add (see the ResNet-12 rule).
+* residual additions: bounds add (see the ResNet-12 rule);
+* dropout and DropBlock: one random mask scales the activations and both bounds.
 
 Rules use each layer's current attributes (``conv.weight``, ...), so they work on
 learn2learn clones whose weights are adapted tensors. Register a rule for your own layer
@@ -26,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..backbones.dropblock import DropBlock
 from ..backbones.resnet12 import ResBlock
 
 Triple = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (clean, lower, upper)
@@ -59,6 +61,27 @@ def propagate(module: nn.Module, x: torch.Tensor, lower: torch.Tensor, upper: to
     raise ValueError(f"no interval bound rule for {type(module).__name__}; supported: "
                      f"{sorted(t.__name__ for t in RULES)}. Register one with "
                      "fewshot.interpolation.register_interval_rule")
+
+
+def missing_rule(backbone: nn.Module, stop: int):
+    """``(block number, layer type name)`` of the first layer in ``backbone.blocks[:stop]`` that
+    :func:`propagate` has no rule for (containers are looked into), or None when all have one."""
+    def first_missing(module: nn.Module):
+        rule = next((cls for cls in type(module).__mro__ if cls in RULES), None)
+        if rule is None:
+            return type(module).__name__
+        if rule in (nn.Sequential, nn.ModuleList):
+            for child in module.children():
+                found = first_missing(child)
+                if found:
+                    return found
+        return None
+
+    for i, block in enumerate(list(backbone.blocks)[:stop]):
+        found = first_missing(block)
+        if found:
+            return i + 1, found
+    return None
 
 
 def _centre_radius(lower, upper):
@@ -106,6 +129,18 @@ def _monotone(m, x, lower, upper) -> Triple:
     return m(x), m(lower), m(upper)
 
 
+@register_interval_rule(nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, DropBlock)
+def _random_mask(m, x, lower, upper) -> Triple:
+    """Dropout and DropBlock multiply by a random non-negative mask that depends on the shape
+    only: one mask, drawn as ``m(ones)`` (the draw a plain forward makes), scales the clean
+    activations and both bounds, so the bounds hold for the network as it runs this pass.
+    The identity in eval mode."""
+    if not m.training:
+        return x, lower, upper
+    mask = m(torch.ones_like(x))
+    return x * mask, lower * mask, upper * mask
+
+
 @register_interval_rule(nn.LeakyReLU)
 def _leaky(m, x, lower, upper) -> Triple:
     if m.negative_slope < 0:
@@ -135,7 +170,9 @@ def _res_block(m: ResBlock, x, lower, upper) -> Triple:
     h = propagate(m.bn3, *propagate(m.conv3, *h))
     s = propagate(m.shortcut, x, lower, upper)
     h = leaky(tuple(a + b for a, b in zip(h, s)))
-    return propagate(m.pool, *h)
+    h = propagate(m.pool, *h)
+    drop = getattr(m, "drop", None)  # dropout / DropBlock (MetaOptNet / FEAT settings)
+    return h if drop is None else propagate(drop, *h)
 
 
 def block_bounds(backbone: nn.Module, x: torch.Tensor, eps: float, stop: int) -> Triple:

@@ -82,6 +82,8 @@ class InterpolatedLearner(Learner):
             self.method = factory(n_blocks, total_episodes=total_episodes, input_std=input_std, **options)
         except TypeError as err:
             raise ValueError(f"interpolation kind {kind!r} does not accept options {sorted(options)}: {err}") from None
+        if hasattr(self.method, "check"):  # e.g. IBI: every layer it propagates through has a rule
+            self.method.check(inner.backbone)
         self.kind = kind
         self.inner = inner
         self.adapter = _adapter(inner)

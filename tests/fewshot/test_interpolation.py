@@ -110,6 +110,37 @@ def test_bounds_contain_true_activations_for_every_layer(name, training):
     check_contains(module, x, eps=0.1)
 
 
+@pytest.mark.parametrize("drop", ["dropout", "dropblock", "resnet12-dropblock", "resnet12-dropout"])
+def test_bounds_hold_through_dropout_and_dropblock(drop):
+    """Under the random mask of this pass (the same seed for the bound pass and each forward),
+    the bounds contain the block's output for points of the box; in eval mode the layers are
+    the identity. Before, the ResNet-12 rule left DropBlock out (bounds of another network)."""
+    from fewshot.backbones.dropblock import DropBlock
+
+    torch.manual_seed(0)
+    module = {"dropout": lambda: nn.Dropout(0.3), "dropblock": lambda: DropBlock(0.3, 3, schedule_steps=0),
+              "resnet12-dropblock": lambda: ResBlock(3, 4, drop=DropBlock(0.3, 3, schedule_steps=0)),
+              "resnet12-dropout": lambda: ResBlock(3, 4, drop=nn.Dropout(0.3))}[drop]().double().train()
+    x, eps = torch.randn(6, 3, 8, 8, dtype=torch.float64), 0.1
+    with torch.no_grad():
+        torch.manual_seed(11)
+        z, lower, upper = propagate(module, x, x - eps, x + eps)
+        torch.manual_seed(11)
+        torch.testing.assert_close(z, module(x))  # the clean activations of this pass
+        assert (upper - lower).min() >= 0
+        g = torch.Generator().manual_seed(1)
+        for _ in range(16):
+            p = x + eps * (2 * torch.rand(x.shape, generator=g, dtype=x.dtype) - 1)
+            torch.manual_seed(11)
+            out = module(p)
+            assert (out >= lower - 1e-9).all() and (out <= upper + 1e-9).all()
+        dropped = (z == 0).float().mean()
+        assert dropped > 0.05  # the mask did drop something
+        module.eval()
+        z, lower, upper = propagate(module, x, x - eps, x + eps)
+        torch.testing.assert_close(z, module(x))
+
+
 def test_batchnorm1d_bounds_and_eval_running_stats():
     torch.manual_seed(1)
     bn = nn.BatchNorm1d(5)
@@ -499,3 +530,18 @@ def test_resumed_interpolated_training_is_exact(tmp_path, options):
     assert int(a["episodes_seen"]) == 24
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
+def test_ibi_refuses_blocks_without_interval_rules_when_built():
+    from fewshot.config import load_config
+    from fewshot.runs.build import build_learner
+
+    cfg = load_config(None, ["model.backbone=resnet18", "model.options={interpolation: {kind: ibi, layers: 2}}"])
+    with pytest.raises(ValueError, match=r"block 2 holds a BasicBlock.*interpolation.layers below 2"):
+        build_learner(cfg, 1)
+    cfg = load_config(None, ["model.backbone=resnet18", "model.options={interpolation: {kind: ibi, layers: 1}}"])
+    assert isinstance(build_learner(cfg, 1), InterpolatedLearner)  # the stem has rules
+    cfg = load_config(None, ["model.backbone=resnet12", "model.width=8",
+                             "model.backbone_options={drop_rate: 0.1, dropblock_size: 3}",
+                             "model.options={interpolation: {kind: ibi, layers: 4}}"])
+    assert isinstance(build_learner(cfg, 1), InterpolatedLearner)  # DropBlock included
