@@ -114,8 +114,7 @@ def table(results: list, shots: list, regime: str = "glyphs-S (12 training class
             secs += [r["train_seconds"] for r in runs]
             if base and cell.get((base, k)):
                 p = paired(cell[(base, k)], runs)
-                verdict = ("not decided (validation still rising)" if rising(method, k) or rising(base, k)
-                           else p["verdict"])
+                verdict = comparelib.judged(p["verdict"], rising(method, k), rising(base, k))
                 row.append(f"{p['diff']:+.2f} [{p['low']:+.2f}, {p['high']:+.2f}] {verdict}")
                 verdicts.append(f"- {method}, {k}-shot: {verdict} ({p['diff']:+.2f} points vs {base}, "
                                 f"95% CI [{p['low']:+.2f}, {p['high']:+.2f}], {p['basis']}).")
@@ -132,14 +131,17 @@ def table(results: list, shots: list, regime: str = "glyphs-S (12 training class
             "in points, 95% CI the wider of a t-interval over seeds and an interval over test episodes; "
             "'helped' / 'hurt' only when it excludes 0, and no verdict where validation was still rising "
             f"(the best of the last third of validations above the best before it by more than "
-            f"{comparelib.RISING_FRACTION} of the validation CI). Same training episodes for every method; "
+            f"{comparelib.RISING_FRACTION} of the validation CI), except 'helped (still rising: a lower "
+            "bound)' for a variant still rising, clearly above a flat baseline. Same training episodes for "
+            "every method; "
             "'train s/run' shows their different cost.\n")
-    counts = {v: sum(f": {v} (" in line for line in verdicts)
-              for v in ("helped", "hurt", "no clear difference", "not decided (validation still rising)")}
-    overall = (f"\nOverall, interpolation helped in {counts['helped']} of {len(verdicts)} comparisons, hurt in "
-               f"{counts['hurt']} and made no clear difference in {counts['no clear difference']}"
-               + (f"; {counts['not decided (validation still rising)']} not decided (validation still rising)"
-                  if counts['not decided (validation still rising)'] else "") + ".\n")
+    def count(word):
+        return sum(line.split(": ", 1)[1].startswith(word) for line in verdicts)
+
+    undecided = count("not decided")
+    overall = (f"\nOverall, interpolation helped in {count('helped')} of {len(verdicts)} comparisons, hurt in "
+               f"{count('hurt')} and made no clear difference in {count('no clear difference')}"
+               + (f"; {undecided} not decided (validation still rising)" if undecided else "") + ".\n")
     return "\n".join(lines) + "\n" + note + "\n" + "\n".join(verdicts) + "\n" + overall
 
 

@@ -170,6 +170,19 @@ def paired(base: Sequence[Dict], other: Sequence[Dict]) -> Dict[str, Any]:
     return {"diff": mean, "low": mean - half, "high": mean + half, "verdict": verdict, "basis": basis}
 
 
+def judged(verdict: str, rising: bool, base_rising: bool) -> str:
+    """The verdict a comparison may state given the validation curves.
+
+    Both flat: the paired verdict. The method still rising while its baseline is flat and
+    already clearly better: better, as a lower bound (more training can only add to a rising
+    curve's best checkpoint). Any other rising curve: not decided."""
+    if not rising and not base_rising:
+        return verdict
+    if rising and not base_rising and verdict in ("better", "helped"):
+        return f"{verdict} (still rising: a lower bound)"
+    return "not decided (validation still rising)"
+
+
 def cell(runs: Sequence[Dict]) -> str:
     """``mean ± mean per-run CI, seed sd`` in percent."""
     accs = [100 * r["accuracy"] for r in runs]
