@@ -1,0 +1,63 @@
+"""The comparison scripts' statistics (scripts/comparelib.py): paired differences, the verdicts
+they allow, and the rule that withholds a verdict while validation still rises."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import comparelib  # noqa: E402
+
+
+def run(seed, accs):
+    accs = np.asarray(accs, float)
+    return {"seed": seed, "accuracy": float(accs.mean()), "accuracies": accs.tolist(),
+            "ci95": float(1.96 * accs.std() / np.sqrt(len(accs)))}
+
+
+def test_paired_difference_by_hand():
+    """Seeds paired; the interval is the wider of the seed t-interval and the episode interval."""
+    pytest.importorskip("scipy")
+    from scipy import stats
+
+    g = np.random.default_rng(0)
+    base = [run(s, g.uniform(0.5, 0.7, 200)) for s in range(3)]
+    other = [run(s, np.asarray(b["accuracies"]) + d + g.normal(0, 0.05, 200))
+             for s, (b, d) in enumerate(zip(base, [0.04, 0.05, 0.045]))]
+    p = comparelib.paired(base, list(reversed(other)))  # pairing by seed, not by order
+    diffs = [100 * (o["accuracy"] - b["accuracy"]) for o, b in zip(other, base)]
+    per_episode = np.concatenate([100 * (np.asarray(o["accuracies"]) - b["accuracies"]) for o, b in zip(other, base)])
+    half = max(1.96 * per_episode.std() / np.sqrt(len(per_episode)),
+               stats.t.ppf(0.975, 2) * np.std(diffs, ddof=1) / np.sqrt(3))
+    assert p["diff"] == pytest.approx(np.mean(diffs))
+    assert (p["low"], p["high"]) == pytest.approx((np.mean(diffs) - half, np.mean(diffs) + half))
+    assert p["verdict"] == "better" and p["basis"] == "3 seed(s) x 200 test episodes"
+    same = comparelib.paired(base, base)
+    assert same["diff"] == 0 and same["verdict"] == "no clear difference"
+    worse = comparelib.paired(other, base)
+    assert worse["verdict"] == "worse"
+    assert comparelib.paired(base, [run(9, [0.5] * 10)])["verdict"] == "no common seed"
+
+
+def test_rising_curves_withhold_the_verdict():
+    ci = 0.01  # validation half-width 1 point: rising means > 0.5 points
+    flat = [(e, a, ci) for e, a in zip(range(100, 900, 100), [0.70, 0.72, 0.72, 0.715, 0.72, 0.718, 0.721, 0.719])]
+    rising = [(e, a, ci) for e, a in zip(range(100, 900, 100), [0.60, 0.65, 0.68, 0.70, 0.71, 0.72, 0.74, 0.76])]
+    assert comparelib.curve_state(flat)["rising"] is False
+    state = comparelib.curve_state(rising)
+    assert state["rising"] is True and state["gain"] == pytest.approx(4.0) and "still rising" in state["text"]
+    assert comparelib.curve_state(flat[:2])["rising"] is None  # too few validations
+    assert comparelib.judged("better", False, False) == "better"
+    assert comparelib.judged("no clear difference", True, False).startswith("not decided")
+    assert comparelib.judged("worse", True, False).startswith("not decided")
+    assert comparelib.judged("better", False, True).startswith("not decided")  # the baseline may catch up
+    assert comparelib.judged("helped", True, False) == "helped (still rising: a lower bound)"
+
+
+def test_run_names_are_distinct_per_setting_and_seed():
+    names = {comparelib.run_name(c, o, s) for c in ("glyphs_protonet", "glyphs_pretrain")
+             for o in ([], ["a=1"], ["a=2"]) for s in (0, 1)}
+    assert len(names) == 12
+    assert comparelib.run_name("glyphs_protonet", [], 3) == "glyphs_protonet_plain_seed3"
