@@ -298,8 +298,9 @@ def probe(learner, cfg: Config, norm: Normalizer, images) -> None:
     """One forward pass on one training image, in eval mode (no state changes), so that a model
     that cannot take the images (e.g. too small for its poolings) fails with a clear message."""
     try:
-        with eval_mode(learner):
-            learner.embed(norm(gather(images, [0])))
+        with eval_mode(learner):  # the backbone alone: the learner's own transform may warn (SimpleShot)
+            forward = learner.backbone if getattr(learner, "backbone", None) is not None else learner.embed
+            forward(norm(gather(images, [0])))
     except RuntimeError as err:
         raise ValueError(f"backbone {cfg.model.backbone!r} cannot process the {cfg.data.name!r} images of "
                          f"shape {tuple(images.shape[1:])}: {str(err).splitlines()[0]}. A data.image_size "
