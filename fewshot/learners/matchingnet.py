@@ -25,6 +25,8 @@ from torch import nn
 from .base import Learner
 from .fce import QueryAttentionLSTM, SupportBiLSTM
 
+#: ``similarity`` choices: the paper's cosine, or the re-implementations' support-only normalisation
+SIMILARITIES = ("cosine", "support_normalised")
 # log y^ of a class without any support point is -inf; a floor keeps the loss finite.
 _LOG_FLOOR = -100.0
 
@@ -57,14 +59,21 @@ class MatchingNet(Learner):
             forward pass when a config leaves it out.
         temperature: a = softmax(cos / temperature); 1 is the paper.
         learn_temperature: learn 1 / temperature (initialised from ``temperature``).
+        similarity: ``"cosine"`` (the paper) or ``"support_normalised"``: f(x^) . g(x_i) / |g(x_i)|,
+            the query left unnormalised, as the widely used re-implementations compute it
+            (AntreasAntoniou's TensorFlow code and gitabcworld/MatchingNetworks' port, which report
+            the paper's Omniglot numbers); the query's norm then sets how sharp its attention is.
     """
 
     #: ``build_learner`` passes the probed backbone output size as ``feature_dim``.
 
     def __init__(self, backbone: nn.Module, fce: bool = False, fce_steps: int = 2,
                  feature_dim: Optional[int] = None, temperature: float = 1.0,
-                 learn_temperature: bool = False):
+                 learn_temperature: bool = False, similarity: str = "cosine"):
         super().__init__(backbone)
+        if similarity not in SIMILARITIES:
+            raise ValueError(f"MatchingNet similarity must be one of {', '.join(SIMILARITIES)}, got {similarity!r}")
+        self.similarity = similarity
         if not temperature > 0:
             raise ValueError(f"MatchingNet temperature must be > 0, got {temperature}")
         if fce_steps < 1:
@@ -92,7 +101,8 @@ class MatchingNet(Learner):
 
     def logits_from_features(self, zs, ys, zq, n_way):
         g, f = self.contextual_embeddings(zs, zq)
-        cos = F.normalize(f, dim=1) @ F.normalize(g, dim=1).t()  # (n_query, n_support)
+        query = F.normalize(f, dim=1) if self.similarity == "cosine" else f
+        cos = query @ F.normalize(g, dim=1).t()  # (n_query, n_support)
         return class_log_probs(self.scale * cos, ys, n_way)
 
     def episode_loss(self, support: torch.Tensor, support_labels: torch.Tensor, query: torch.Tensor,

@@ -86,6 +86,25 @@ def test_attention_predictions_match_naive_loop(dtype, temperature, n_way, shot)
     torch.testing.assert_close(log_p.exp(), naive_predictions(zs, ys, zq, n_way, temperature), **TOL[dtype])
 
 
+def test_support_normalised_similarity_as_the_reimplementations_compute_it():
+    """gitabcworld/MatchingNetworks' DistanceNetwork: dot(query, support_i) * rsqrt(sum support_i^2),
+    the query's own norm left in; then softmax over the support and the labels' sum."""
+    zs, ys, zq = features(5, 2, 3, 6, torch.float64, seed=4)
+    net = MatchingNet(torch.nn.Identity(), similarity="support_normalised").double()
+    want = torch.zeros(len(zq), 5, dtype=torch.float64)
+    for q in range(len(zq)):
+        sims = [float(zq[q] @ zs[i]) / math.sqrt(float((zs[i] ** 2).sum())) for i in range(len(zs))]
+        top = max(sims)
+        weights = [math.exp(v - top) for v in sims]
+        for i, w in enumerate(weights):
+            want[q, int(ys[i])] += w / sum(weights)
+    torch.testing.assert_close(net.logits_from_features(zs, ys, zq, 5).exp(), want, **TOL[torch.float64])
+    sharp = net.logits_from_features(zs, ys, 3 * zq, 5).exp()  # a longer query: sharper attention
+    assert (sharp.max(1).values >= want.max(1).values - 1e-12).all()
+    with pytest.raises(ValueError, match="similarity must be one of cosine, support_normalised"):
+        MatchingNet(torch.nn.Identity(), similarity="dot")
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("steps", [1, 2, 3])
 def test_fce_embeddings_match_naive_loops(dtype, steps):
