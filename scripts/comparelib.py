@@ -52,7 +52,9 @@ def train_once(job: Dict[str, Any]) -> Dict[str, Any]:
     import torch
 
     from fewshot.config import load_config
+    from fewshot.engine.pretrain import pretrain
     from fewshot.engine.trainer import train
+    from fewshot.learners import LEARNERS
 
     torch.set_num_threads(job["threads"])
     config = Path(job["config"])
@@ -63,7 +65,8 @@ def train_once(job: Dict[str, Any]) -> Dict[str, Any]:
     start = time.perf_counter()
     # an interrupted study: continue the run from its last checkpoint (resumes are exact)
     resumed = (run_dir / "checkpoints" / "last.pt").is_file()
-    result = train(cfg, run_dir, resume=resumed)
+    batches = LEARNERS.info(cfg.model.learner).get("training") == "batches"  # as `fewshot train` picks
+    result = (pretrain if batches else train)(cfg, run_dir, resume=resumed)
     seconds = time.perf_counter() - start
     curve = [(r["episode"], r["val_acc"], r.get("val_ci95")) for r in read_rows(run_dir) if r.get("kind") == "val"]
     provenance = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}

@@ -37,6 +37,7 @@ from ..config import Config
 from ..data.registry import load_from_config
 from ..evaluation import evaluate
 from ..evaluation.sharded import evaluate_sharded
+from ..learners import LEARNERS
 from ..learners.base import eval_mode
 from ..optim import build_optimizer, build_schedule, clip_gradients
 from ..runs import ranks
@@ -648,6 +649,10 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> TrainResult:
     episode 0 when the run was stopped before its first checkpoint).
     """
     t = cfg.train
+    if cfg.model.learner in LEARNERS and LEARNERS.info(cfg.model.learner).get("training") == "batches":
+        raise ValueError(f"learner {cfg.model.learner!r} trains on batches of images, not on episodes: train it "
+                         "with fewshot.engine.pretrain.pretrain (fewshot train picks the trainer the learner "
+                         "declares)")
     t.device = str(check_device(t.device))  # auto resolved: config.yaml records the device used
     check_precision(cfg)
     dist.check_train(t)

@@ -176,3 +176,21 @@ def test_cli_dispatches_pretrain(tmp_path, capsys):
                  "--no-eval"]) == 0
     state = torch.load(tmp_path / "pre" / "checkpoints" / "last.pt", weights_only=True)
     assert state["kind"] == "pretrain" and state["episode"] == 6
+
+
+def test_the_episodic_trainer_refuses_a_learner_that_trains_on_batches(tmp_path):
+    """engine.trainer.train on `pretrain` would train it episodically while config.yaml records
+    pretrain.* keys it never applied: refused, naming the trainer to use."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import tiny_run
+
+    from fewshot.config import load_config
+    from fewshot.engine.trainer import train
+
+    cfg = load_config(tiny_run.write_config(tmp_path), [f"run.out_dir={tmp_path}", "model.learner=pretrain"])
+    with pytest.raises(ValueError, match="trains on batches.*fewshot.engine.pretrain.pretrain"):
+        train(cfg, tmp_path / "run")
+    assert not (tmp_path / "run" / "checkpoints").exists()
