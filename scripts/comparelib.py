@@ -44,10 +44,21 @@ def run_name(config: str, overrides: Sequence[str], seed: int) -> str:
 def train_once(job: Dict[str, Any]) -> Dict[str, Any]:
     """Train ``job['config']`` with ``job['overrides']`` and seed ``job['seed']`` into ``job['run_dir']``,
     unless ``train.json`` there says it already did. Returns that record (seconds, best validation,
-    the validation curve, the commit)."""
+    the validation curve, the commit). Holds the run folder's writer lock (as ``fewshot train``
+    does): a second study started on the same folders is refused instead of training the same
+    run twice at once."""
+    from fewshot.runs.lock import run_lock
+
     run_dir = Path(job["run_dir"])
     record = run_dir / "train.json"
     if record.is_file():
+        return json.loads(record.read_text())
+    with run_lock(run_dir, f"a comparison study (pid {os.getpid()})"):
+        return _train_locked(job, run_dir, record)
+
+
+def _train_locked(job: Dict[str, Any], run_dir: Path, record: Path) -> Dict[str, Any]:
+    if record.is_file():  # finished while this process waited to start
         return json.loads(record.read_text())
     import torch
 

@@ -61,3 +61,17 @@ def test_run_names_are_distinct_per_setting_and_seed():
              for o in ([], ["a=1"], ["a=2"]) for s in (0, 1)}
     assert len(names) == 12
     assert comparelib.run_name("glyphs_protonet", [], 3) == "glyphs_protonet_plain_seed3"
+
+
+def test_a_second_study_on_the_same_run_folder_is_refused(tmp_path):
+    """Two studies (or a study and an orphaned worker of an earlier one) must never train one run
+    folder at once: the folder's writer lock refuses the second."""
+    from fewshot.runs.lock import RunBusyError, run_lock
+
+    job = {"run_dir": str(tmp_path / "run"), "config": "glyphs_protonet", "overrides": [], "seed": 0,
+           "threads": 1, "device": "cpu"}
+    with run_lock(tmp_path / "run", "another study"):
+        with pytest.raises(RunBusyError, match="another study"):
+            comparelib.train_once(job)
+    (tmp_path / "run" / "train.json").write_text('{"done": true}')
+    assert comparelib.train_once(job) == {"done": True}  # a finished run is read, never retrained
