@@ -180,7 +180,9 @@ def table(name: str, study: Dict[str, Any], done: Dict, seeds: List[int]) -> str
             base_run = next(r for label, r, _, _ in study["rows"] if label == base)
             base_rising = any(curve_state(done[(base_run, s)]["record"]["curve"])["rising"]
                               for s in seeds if (base_run, s) in done)
-            verdict = comparelib.judged(p["verdict"], rising, base_rising)
+            # the same trained network under two inference methods: its training curve is no
+            # reason to withhold the verdict (it is the same for both)
+            verdict = p["verdict"] if base_run == run else comparelib.judged(p["verdict"], rising, base_rising)
             out.append(f"{p['diff']:+.2f} [{p['low']:+.2f}, {p['high']:+.2f}] {verdict}")
             verdicts.append(f"- {row}, {c}: {verdict} ({p['diff']:+.2f} points vs {base}, 95% CI "
                             f"[{p['low']:+.2f}, {p['high']:+.2f}], {p['basis']}).")
