@@ -187,13 +187,17 @@ def paired(base: Sequence[Dict], other: Sequence[Dict]) -> Dict[str, Any]:
 def judged(verdict: str, rising: bool, base_rising: bool) -> str:
     """The verdict a comparison may state given the validation curves.
 
-    Both flat: the paired verdict. The method still rising while its baseline is flat and
-    already clearly better: better, as a lower bound (more training can only add to a rising
-    curve's best checkpoint). Any other rising curve: not decided."""
+    Both flat: the paired verdict. More training can only raise a rising curve's best
+    checkpoint, so two cases stay decided as bounds: the method still rising while its flat
+    baseline is already clearly below it ("better ... a lower bound"), and a flat method already
+    clearly below a baseline that still rises ("worse ... an upper bound"). Any other rising
+    curve: not decided."""
     if not rising and not base_rising:
         return verdict
     if rising and not base_rising and verdict in ("better", "helped"):
         return f"{verdict} (still rising: a lower bound)"
+    if base_rising and not rising and verdict in ("worse", "hurt"):
+        return f"{verdict} (baseline still rising: an upper bound)"
     return "not decided (validation still rising)"
 
 

@@ -51,8 +51,10 @@ def test_rising_curves_withhold_the_verdict():
     assert comparelib.curve_state(flat[:2])["rising"] is None  # too few validations
     assert comparelib.judged("better", False, False) == "better"
     assert comparelib.judged("no clear difference", True, False).startswith("not decided")
-    assert comparelib.judged("worse", True, False).startswith("not decided")
+    assert comparelib.judged("worse", True, False).startswith("not decided")  # the method may catch up
     assert comparelib.judged("better", False, True).startswith("not decided")  # the baseline may catch up
+    assert comparelib.judged("worse", False, True) == "worse (baseline still rising: an upper bound)"
+    assert comparelib.judged("worse", True, True).startswith("not decided")
     assert comparelib.judged("helped", True, False) == "helped (still rising: a lower bound)"
 
 
