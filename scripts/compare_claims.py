@@ -48,6 +48,8 @@ RUNS = {  # in the order they train (seed by seed: every method of seed 0 first)
     "ICNN": ("glyphs_protonet_icnn", []),
     "MatchingNet (learned T)": ("glyphs_matchingnet", ["model.options.learn_temperature=true"]),
     "MatchingNet (T = 1, paper)": ("glyphs_matchingnet", []),
+    "MatchingNet (T = 0.1)": ("glyphs_matchingnet", ["model.options.temperature=0.1"]),
+    "MatchingNet (support-normalised)": ("glyphs_matchingnet", ["model.options.similarity=support_normalised"]),
 }
 
 
@@ -91,7 +93,10 @@ STUDIES: Dict[str, Dict[str, Any]] = {
         "tests": {"5-way 5-shot": five(5), "5-way 1-shot": five(1)},
         "rows": [("ProtoNet", "ProtoNet", None, None),
                  ("MatchingNet (T = 1, paper)", "MatchingNet (T = 1, paper)", None, "ProtoNet"),
-                 ("MatchingNet (learned T)", "MatchingNet (learned T)", None, "ProtoNet")],
+                 ("MatchingNet (learned T)", "MatchingNet (learned T)", None, "ProtoNet"),
+                 ("MatchingNet (T = 0.1)", "MatchingNet (T = 0.1)", None, "ProtoNet"),
+                 ("MatchingNet (support-normalised, the re-implementations)", "MatchingNet (support-normalised)",
+                  None, "ProtoNet")],
     },
     "crossdomain": {
         "claim": "the comparisons above hold off the training domain",
