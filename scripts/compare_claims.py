@@ -46,9 +46,11 @@ RUNS = {  # in the order they train (seed by seed: every method of seed 0 first)
     "pre-training": ("glyphs_pretrain", []),
     "Proto-Triplet": ("glyphs_protonet_triplet", []),
     "ICNN": ("glyphs_protonet_icnn", []),
-    "MatchingNet (learned T)": ("glyphs_matchingnet", ["model.options.learn_temperature=true"]),
-    "MatchingNet (T = 1, paper)": ("glyphs_matchingnet", []),
-    "MatchingNet (T = 0.1)": ("glyphs_matchingnet", ["model.options.temperature=0.1"]),
+    "MatchingNet (learned T)": ("glyphs_matchingnet", ["model.options.similarity=cosine",
+                                                       "model.options.learn_temperature=true"]),
+    "MatchingNet (T = 1, paper)": ("glyphs_matchingnet", ["model.options.similarity=cosine"]),
+    "MatchingNet (T = 0.1)": ("glyphs_matchingnet", ["model.options.similarity=cosine",
+                                                     "model.options.temperature=0.1"]),
     "MatchingNet (support-normalised)": ("glyphs_matchingnet", ["model.options.similarity=support_normalised"]),
 }
 
