@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -129,7 +128,7 @@ def add_to_tensorboard(run_dir: Path):
     import yaml
 
     from ..reporting import collect_results
-    from ..runs.records import tensorboard_results
+    from ..runs.records import read_metrics, tensorboard_results
 
     board, config = run_dir / "tensorboard", run_dir / "config.yaml"
     if not board.is_dir() or not config.is_file():
@@ -137,14 +136,10 @@ def add_to_tensorboard(run_dir: Path):
     cfg = yaml.safe_load(config.read_text()) or {}
     if not (cfg.get("train") or {}).get("tensorboard", True):
         return None
-    step = 0
-    metrics = run_dir / "metrics.jsonl"
-    if metrics.is_file():
-        for line in metrics.read_text().splitlines():
-            try:
-                step = max(step, int(json.loads(line).get("episode", 0)))
-            except (ValueError, TypeError, AttributeError):
-                continue
+    try:
+        step = max((int(r.get("episode", 0)) for r in read_metrics(run_dir)), default=0)
+    except (OSError, ValueError):  # no or damaged metrics log: the results still go in, at step 0
+        step = 0
     return tensorboard_results(board, cfg, collect_results([run_dir]), step)
 
 
