@@ -175,7 +175,7 @@ def table(name: str, study: Dict[str, Any], done: Dict, seeds: List[int]) -> str
     for row, run, _, base in study["rows"]:
         recs = [done[(run, s)]["record"] for s in seeds if (run, s) in done]
         states = [curve_state(r["curve"]) for r in recs]
-        rising = any(st["rising"] for st in states)
+        rising = comparelib.any_rising(states)
         out = [row]
         for c in columns:
             runs = results[(row, c)]
@@ -185,8 +185,8 @@ def table(name: str, study: Dict[str, Any], done: Dict, seeds: List[int]) -> str
                 continue
             p = paired(results[(base, c)], runs)
             base_run = next(r for label, r, _, _ in study["rows"] if label == base)
-            base_rising = any(curve_state(done[(base_run, s)]["record"]["curve"])["rising"]
-                              for s in seeds if (base_run, s) in done)
+            base_rising = comparelib.any_rising([curve_state(done[(base_run, s)]["record"]["curve"])
+                                                 for s in seeds if (base_run, s) in done])
             # the same trained network under two inference methods: its training curve is no
             # reason to withhold the verdict (it is the same for both)
             verdict = p["verdict"] if base_run == run else comparelib.judged(p["verdict"], rising, base_rising)
@@ -212,6 +212,8 @@ def main(argv=None) -> int:
     ap.add_argument("--test-episodes", type=int, default=1000)
     ap.add_argument("--val-episodes", type=int, default=200)
     ap.add_argument("--validations", type=int, default=8, help="validations (and checkpoints) per run")
+    ap.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS), metavar="RUN",
+                    help="train only these models (labels of RUNS; default all): rows on the others are left out")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes, one thread each)")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "compare_claims")
@@ -221,12 +223,22 @@ def main(argv=None) -> int:
                         ("--validations", args.validations), ("--jobs", args.jobs)):
         if value < 1:
             ap.error(f"{name} must be >= 1, got {value}")
+    studies = {}
+    for name in args.studies:
+        rows = [row for row in STUDIES[name]["rows"] if row[1] in args.runs]
+        kept = {row[0] for row in rows}
+        for row, _, _, base in rows:
+            if base is not None and base not in kept:
+                ap.error(f"--runs leaves out {base!r}, the baseline of {row!r} in study {name!r}: add it to --runs")
+        if len(rows) > 1:
+            studies[name] = STUDIES[name] | {"rows": rows}
+    if not studies:
+        ap.error("--runs leaves no comparison in the chosen --studies: name a baseline and at least one other model")
     args.out.mkdir(parents=True, exist_ok=True)
-    digits = str(write_digits(args.out / "digits")) if "crossdomain" in args.studies else None
+    digits = str(write_digits(args.out / "digits")) if "crossdomain" in studies else None
     data = [f"data.options.difficulty={args.difficulty}"] if args.difficulty != 1.0 else []
     needed: Dict[str, Dict[str, Dict]] = {}  # run label -> test key -> settings
-    for name in args.studies:
-        study = STUDIES[name]
+    for name, study in studies.items():
         for row, run, spec, _ in study["rows"]:
             for column, settings in study["tests"].items():
                 s = json.loads(json.dumps(settings).replace("{digits}", digits or ""))
@@ -249,9 +261,11 @@ def main(argv=None) -> int:
     text = [f"Glyphs, difficulty {args.difficulty}, {args.episodes} training episodes per run "
             f"(pre-training: batches of 128), best of {args.validations} validations; "
             f"`python scripts/compare_claims.py --episodes {args.episodes} --seeds "
-            f"{' '.join(map(str, args.seeds))} --studies {' '.join(args.studies)}` "
+            f"{' '.join(map(str, args.seeds))} --studies {' '.join(studies)}"
+            + ("" if set(args.runs) == set(RUNS) else " --runs " + " ".join(f'"{r}"' for r in args.runs))
+            + "` "
             f"({time.perf_counter() - start:.0f} s this invocation).", ""]
-    text += [table(name, STUDIES[name], done, args.seeds) for name in args.studies]
+    text += [table(name, study, done, args.seeds) for name, study in studies.items()]
     summary = "\n".join(text)
     (args.out / "claims.md").write_text(summary)
     comparelib.write_json(args.out / "claims.json", [{k: v for k, v in r.items() if k != "tests"} |

@@ -95,7 +95,7 @@ def table(results: list, shots: list, regime: str = "glyphs-S (12 training class
     states = {(r["method"], r["shot"], r["seed"]): curve(r["run_dir"]) for r in results if r.get("run_dir")}
 
     def rising(method, k):
-        return any(st["rising"] for (m, shot, _), st in states.items() if m == method and shot == k)
+        return comparelib.any_rising([st for (m, shot, _), st in states.items() if m == method and shot == k])
 
     head = ("| method | " + " | ".join(f"5-way {k}-shot (%) | vs baseline, {k}-shot" for k in shots)
             + " | validation | train s/run |")

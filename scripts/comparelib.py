@@ -184,14 +184,23 @@ def paired(base: Sequence[Dict], other: Sequence[Dict]) -> Dict[str, Any]:
     return {"diff": mean, "low": mean - half, "high": mean + half, "verdict": verdict, "basis": basis}
 
 
-def judged(verdict: str, rising: bool, base_rising: bool) -> str:
+def any_rising(states: Sequence[Dict[str, Any]]) -> Optional[bool]:
+    """Is any of these curves (``curve_state`` results) still rising? ``None`` when one cannot tell."""
+    if any(st["rising"] is None for st in states):
+        return None
+    return any(st["rising"] for st in states)
+
+
+def judged(verdict: str, rising: Optional[bool], base_rising: Optional[bool]) -> str:
     """The verdict a comparison may state given the validation curves.
 
     Both flat: the paired verdict. More training can only raise a rising curve's best
     checkpoint, so two cases stay decided as bounds: the method still rising while its flat
     baseline is already clearly below it ("better ... a lower bound"), and a flat method already
     clearly below a baseline that still rises ("worse ... an upper bound"). Any other rising
-    curve: not decided."""
+    curve: not decided. ``None`` (too few validations to tell): not decided either."""
+    if rising is None or base_rising is None:
+        return "not decided (too few validations to tell)"
     if not rising and not base_rising:
         return verdict
     if rising and not base_rising and verdict in ("better", "helped"):

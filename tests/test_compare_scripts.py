@@ -49,6 +49,9 @@ def test_rising_curves_withhold_the_verdict():
     state = comparelib.curve_state(rising)
     assert state["rising"] is True and state["gain"] == pytest.approx(4.0) and "still rising" in state["text"]
     assert comparelib.curve_state(flat[:2])["rising"] is None  # too few validations
+    states = [comparelib.curve_state(flat), comparelib.curve_state(flat[:2])]
+    assert comparelib.any_rising(states) is None and comparelib.any_rising(states[:1]) is False
+    assert comparelib.judged("better", None, False).startswith("not decided (too few")
     assert comparelib.judged("better", False, False) == "better"
     assert comparelib.judged("no clear difference", True, False).startswith("not decided")
     assert comparelib.judged("worse", True, False).startswith("not decided")  # the method may catch up
@@ -77,3 +80,16 @@ def test_a_second_study_on_the_same_run_folder_is_refused(tmp_path):
             comparelib.train_once(job)
     (tmp_path / "run" / "train.json").write_text('{"done": true}')
     assert comparelib.train_once(job) == {"done": True}  # a finished run is read, never retrained
+
+
+def test_compare_claims_runs_filter_keeps_baselines(capsys):
+    """--runs trains a subset; leaving out a row's baseline is refused with the flag to fix it."""
+    import compare_claims
+
+    with pytest.raises(SystemExit):
+        compare_claims.main(["--studies", "losses", "--runs", "ICNN", "--episodes", "1"])
+    err = capsys.readouterr().err
+    assert "'ProtoNet', the baseline of 'ICNN'" in err and "--runs" in err
+    with pytest.raises(SystemExit):  # a baseline alone compares nothing
+        compare_claims.main(["--studies", "matchingnet", "--runs", "ProtoNet", "--episodes", "1"])
+    assert "leaves no comparison" in capsys.readouterr().err
