@@ -59,8 +59,8 @@ def five(k: int, **more) -> Dict[str, Any]:
     return {"n_way": 5, "shots": [k], **more}
 
 
-def transductive(method: str, **options) -> Dict[str, Any]:
-    return {"method": method, "options": options}
+def transductive(method: str, norm: str = "", **options) -> Dict[str, Any]:
+    return {"method": method, "options": options, **({"norm": norm} if norm else {})}
 
 
 STUDIES: Dict[str, Dict[str, Any]] = {
@@ -111,7 +111,11 @@ STUDIES: Dict[str, Dict[str, Any]] = {
                  ("ICNN", "ICNN", None, "ProtoNet"),
                  ("MatchingNet (learned T)", "MatchingNet (learned T)", None, "ProtoNet"),
                  ("pre-training + nearest centroid", "pre-training", None, "ProtoNet"),
-                 ("pre-training + LaplacianShot", "pre-training", transductive("laplacianshot"), "ProtoNet")],
+                 ("pre-training + LaplacianShot", "pre-training", transductive("laplacianshot"), "ProtoNet"),
+                 ("pre-training + nearest centroid (episode-cl2n)", "pre-training",
+                  transductive("nearest-centroid", norm="episode-cl2n"), "ProtoNet"),
+                 ("pre-training + LaplacianShot (episode-cl2n)", "pre-training",
+                  transductive("laplacianshot", norm="episode-cl2n"), "ProtoNet")],
     },
 }
 

@@ -48,7 +48,8 @@ def add_parser(sub) -> None:
     t.add_argument("--norm", choices=tuple(NORMS),
                    help="feature normalisation (default with --transductive: the one of the method's "
                         "reference code: l2 for tim, none for pt-map and bd-cspn, otherwise cl2n = "
-                        "centre by the training split's mean feature, then L2)")
+                        "centre by the training split's mean feature, then L2; episode-cl2n centres "
+                        "by each episode's own mean instead, for another domain)")
     t.add_argument("--shift-query", action="store_true",
                    help="shift queries by mean(support) - mean(query) in every episode")
     t.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",

@@ -29,7 +29,7 @@ class TransductiveSpec:
     Attributes:
         method: registered method name.
         options: its keyword options (``lam`` included when given).
-        norm: feature normalisation ("none", "l2", "center", "cl2n").
+        norm: feature normalisation ("none", "l2", "center", "cl2n", "episode-cl2n").
         shift: shift queries by the support-query mean difference.
         tune_lambda: choose ``lam`` per shot setting on the validation split.
         lambda_grid: candidates for the tuning.

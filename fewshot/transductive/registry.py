@@ -25,7 +25,7 @@ from ..registry import Registry
 from ._checks import check_episodes
 
 #: Feature normalisations a method may ask for by default (see :mod:`.preprocess`).
-_NORMS = ("none", "l2", "cl2n", "center")
+_NORMS = ("none", "l2", "cl2n", "center", "episode-cl2n")
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,8 @@ def register_method(name: str, *, transductive: bool = True, has_lambda: bool = 
         name: registry name.
         transductive: False for an inductive baseline.
         has_lambda: the method takes a Laplacian weight ``lam``.
-        norm: default feature normalisation for ``fewshot eval`` ("none", "l2", "cl2n", "center").
+        norm: default feature normalisation for ``fewshot eval`` ("none", "l2", "cl2n", "center",
+            "episode-cl2n").
     """
     if norm not in _NORMS:
         raise ValueError(f"norm of transductive method {name!r} must be one of {', '.join(_NORMS)}, got {norm!r}")

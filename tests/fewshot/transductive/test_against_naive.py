@@ -138,6 +138,29 @@ def test_preprocess(make_batch, dtype):
         torch.testing.assert_close(pq[e].double(), torch.tensor(q, dtype=torch.float64), **TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_episode_cl2n_centres_each_episode_on_its_own_mean(make_batch, dtype):
+    zs, _, zq, _ = make_batch(dtype=dtype, seed=9)
+    ps, pq = preprocess(zs, zq, "episode-cl2n")
+    for e in range(zs.shape[0]):
+        points = naive.rows(zs[e]) + naive.rows(zq[e])
+        mean = naive.mean(points)
+        unit = [[v - m for v, m in zip(r, mean)] for r in points]
+        unit = [[v / math.sqrt(sum(u * u for u in r)) for v in r] for r in unit]
+        got = torch.cat([ps[e], pq[e]]).double()
+        torch.testing.assert_close(got, torch.tensor(unit, dtype=torch.float64), **TOL[dtype])
+    # what it is for: a shared offset (another domain's mean, far from the base mean) leaves it
+    # unchanged, while cl2n with a base mean that misses the offset squeezes every point together
+    offset = 50 * torch.randn(zs.shape[-1], dtype=dtype)
+    moved = preprocess(zs + offset, zq + offset, "episode-cl2n")
+    torch.testing.assert_close(moved[0], ps, **TOL[dtype])
+    torch.testing.assert_close(moved[1], pq, **TOL[dtype])
+    base = torch.zeros(zs.shape[-1], dtype=dtype)
+    squeezed = preprocess(zs + offset, zq + offset, "cl2n", base_mean=base)[1]
+    assert (squeezed @ squeezed.transpose(1, 2)).min() > 0.9  # every pair of queries nearly parallel
+    assert (pq @ pq.transpose(1, 2)).min() < 0.5
+
+
 def naive_tim_loss(w, zs, ys, zq, temperature, a, b, c):
     """Per-point loops over scalar tensors: a CE_s - (b H(mean p_q) - c mean H(p_q))."""
     n_way = w.shape[0]
