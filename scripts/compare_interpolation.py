@@ -11,19 +11,18 @@ and says whether the difference is clear.
     python scripts/compare_interpolation.py --episodes 4000 --seeds 0 1 2 --jobs 6
     python scripts/compare_interpolation.py --episodes 20 --seeds 0 --test-episodes 50   # smoke run
 
-Runs land in ``--out`` (one folder per method/shot/seed); finished runs are reused, so an
-interrupted comparison continues where it stopped. Results: ``<out>/summary.md``, ``results.json``.
+Runs land in ``--out``, one folder per (config, settings, seed) as ``comparelib.run_name`` names
+them (another budget is another folder); finished runs and tests are reused, an interrupted run
+resumes from its last checkpoint, and a folder of the earlier layout (``<config>_<k>shot_seed<s>``
+with ``compare.json``) is adopted when its config has every setting of the job.
+Results: ``<out>/summary.md``, ``results.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -43,37 +42,75 @@ METHODS = {  # label -> (config, baseline label or None)
 }
 
 
+def budget(job: dict) -> list:
+    """The overrides that define a run of this study (besides config and seed)."""
+    e, every = job["episodes"], max(1, job["episodes"] // job["validations"])
+    return [f"train.k_shot={job['shot']}", f"train.episodes={e}", f"train.lr_step={max(1, e // 2)}",
+            f"train.val_every={every}", f"train.ckpt_every={every}", f"train.val_episodes={job['val_episodes']}",
+            *job["overrides"]]
+
+
+def adopt_legacy(job: dict, legacy: Path) -> bool:
+    """Give a folder of the earlier layout (``<config>_<k>shot_seed<s>``, results in ``compare.json``)
+    the records of ``comparelib`` (``train.json``, ``tests/<key>.json``), if its resolved config has
+    every setting of ``job``. Returns whether it did (then ``legacy`` is the job's run folder)."""
+    import yaml
+
+    done = legacy / "compare.json"
+    if not done.is_file() or not (legacy / "config.yaml").is_file():
+        return False
+    config = yaml.safe_load((legacy / "config.yaml").read_text())
+    for item in [f"train.seed={job['seed']}", *job["train_overrides"]]:
+        key, value = item.split("=", 1)
+        node = config
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node != yaml.safe_load(value):
+            return False  # another budget or setting: not this job's run
+    old = json.loads(done.read_text())
+    rows = comparelib.read_rows(legacy)
+    provenance = json.loads((legacy / "run.json").read_text()) if (legacy / "run.json").is_file() else {}
+    comparelib.write_json(legacy / "tests" / f"{job['test_key']}.json", {
+        "key": job["test_key"], "settings": job["test"], "accuracy": old["accuracy"], "ci95": old["ci95"],
+        "episodes": old["episodes"], "accuracies": old["accuracies"], "test_seconds": None})
+    comparelib.write_json(legacy / "train.json", {
+        "config": job["config"], "overrides": job["train_overrides"], "seed": job["seed"],
+        "train_seconds": old["train_seconds"], "best_val": old["best_val"],
+        "curve": [(r["episode"], r["val_acc"], r.get("val_ci95")) for r in rows if r.get("kind") == "val"],
+        "commit": provenance.get("commit"), "dirty": provenance.get("dirty"), "resumed": False,
+        "adopted_from": "compare.json"})
+    return True
+
+
 def run_one(job: dict) -> dict:
-    """Train one (method, shot, seed) and test it; reuse a finished run's ``compare.json``."""
-    os.environ.setdefault("OMP_NUM_THREADS", str(job["threads"]))
+    """Train one (method, shot, seed) and test it, through ``comparelib`` (reused when done)."""
     import torch
 
-    from fewshot.config import load_config
-    from fewshot.engine.trainer import train
-    from fewshot.evaluation.run_eval import evaluate_run
-
-    run_dir = Path(job["run_dir"])
-    done = run_dir / "compare.json"
-    if done.is_file():
-        return {**json.loads(done.read_text()), "run_dir": str(run_dir)}
     torch.set_num_threads(job["threads"])
-    e = job["episodes"]
-    overrides = [f"train.k_shot={job['shot']}", f"train.seed={job['seed']}", f"train.episodes={e}",
-                 f"train.lr_step={max(1, e // 2)}", f"train.val_every={max(1, e // job['validations'])}",
-                 f"train.ckpt_every={max(1, e // job['validations'])}", f"train.val_episodes={job['val_episodes']}",
-                 f"train.device={job['device']}", f"train.threads={job['threads']}", "train.progress=false",
-                 "train.tensorboard=false", *job["overrides"]]
-    cfg = load_config(REPO / "configs" / f"{job['config']}.yaml", overrides)
-    start = time.perf_counter()
-    result = train(cfg, run_dir)
-    seconds = time.perf_counter() - start
-    res = evaluate_run(run_dir, shots=[job["shot"]], episodes=job["test_episodes"], device=job["device"],
-                       progress=False)[0]
-    out = {**{k: job[k] for k in ("method", "shot", "seed", "run_dir")}, "accuracy": res.mean, "ci95": res.ci95,
-           "episodes": int(res.episodes), "accuracies": [float(a) for a in res.accuracies],
-           "best_val": result.best_val, "train_seconds": seconds}
-    comparelib.write_json(done, out)
-    return out
+    record = comparelib.train_once(job)
+    test = comparelib.test_all(Path(job["run_dir"]), {job["test_key"]: job["test"]}, job["device"])[job["test_key"]]
+    return {**{k: job[k] for k in ("method", "shot", "seed", "run_dir")},
+            **{k: test[k] for k in ("accuracy", "ci95", "episodes", "accuracies")},
+            "best_val": record["best_val"], "train_seconds": record["train_seconds"], "curve": record["curve"],
+            "commit": record.get("commit"), "dirty": record.get("dirty")}
+
+
+def make_job(method: str, shot: int, seed: int, args, extra: list, suffix: str) -> dict:
+    config = METHODS[method][0]
+    job = {"method": method, "config": config, "shot": shot, "seed": seed, "episodes": args.episodes,
+           "validations": args.validations, "val_episodes": args.val_episodes, "overrides": extra,
+           "device": args.device, "threads": args.threads,
+           "test_key": f"test_5way_{shot}shot", "test": {"shots": [shot], "episodes": args.test_episodes}}
+    job["train_overrides"] = budget(job)
+    job["overrides"] = job["train_overrides"]  # what comparelib.train_once applies
+    run_dir = args.out / comparelib.run_name(config, job["train_overrides"], seed)
+    legacy = args.out / f"{config}_{shot}shot_seed{seed}{suffix}"
+    if not run_dir.exists() and legacy.is_dir() and ((legacy / "train.json").is_file() or adopt_legacy(job, legacy)):
+        record = json.loads((legacy / "train.json").read_text())
+        if record["overrides"] == job["train_overrides"]:
+            run_dir = legacy
+    job["run_dir"] = str(run_dir)
+    return job
 
 
 def paired(base: list, other: list) -> dict:
@@ -82,17 +119,11 @@ def paired(base: list, other: list) -> dict:
     return {**p, "verdict": {"better": "helped", "worse": "hurt"}.get(p["verdict"], p["verdict"])}
 
 
-def curve(run_dir: str) -> dict:
-    rows = comparelib.read_rows(Path(run_dir))
-    return comparelib.curve_state([(r["episode"], r["val_acc"], r.get("val_ci95")) for r in rows
-                                   if r.get("kind") == "val"])
-
-
 def table(results: list, shots: list, regime: str = "glyphs-S (12 training classes)") -> str:
     cell = {}
     for r in results:
         cell.setdefault((r["method"], r["shot"]), []).append(r)
-    states = {(r["method"], r["shot"], r["seed"]): curve(r["run_dir"]) for r in results if r.get("run_dir")}
+    states = {(r["method"], r["shot"], r["seed"]): comparelib.curve_state(r["curve"]) for r in results}
 
     def rising(method, k):
         return comparelib.any_rising([st for (m, shot, _), st in states.items() if m == method and shot == k])
@@ -167,30 +198,19 @@ def main(argv=None) -> int:
         ap.error(f"--train-tasks must be >= 1, got {args.train_tasks}")
     tasks = [f"data.train_tasks={args.train_tasks}"] if args.train_tasks else []
     suffix = f"_tasks{args.train_tasks}" if args.train_tasks else ""
-    jobs = [{"method": m, "config": METHODS[m][0], "shot": k, "seed": s, "episodes": args.episodes,
-             "test_episodes": args.test_episodes, "val_episodes": args.val_episodes,
-             "validations": args.validations, "device": args.device, "threads": args.threads,
-             "overrides": [*tasks, *args.overrides],
-             "run_dir": str(args.out / f"{METHODS[m][0]}_{k}shot_seed{s}{suffix}")}
-            for m in args.methods for k in args.shots for s in args.seeds]
     args.out.mkdir(parents=True, exist_ok=True)
+    jobs = [make_job(m, k, s, args, [*tasks, *args.overrides], suffix)
+            for m in args.methods for k in args.shots for s in args.seeds]
     results = []
-    if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-            for r in pool.map(run_one, jobs):
-                results.append(r)
-                print(f"done: {r['method']} {r['shot']}-shot seed {r['seed']}: {100 * r['accuracy']:.2f}%", flush=True)
-    else:
-        for job in jobs:
-            r = run_one(job)
-            results.append(r)
-            print(f"done: {r['method']} {r['shot']}-shot seed {r['seed']}: {100 * r['accuracy']:.2f}%", flush=True)
+    for r in comparelib.run_pool(jobs, run_one, args.jobs):
+        results.append(r)
+        print(f"done: {r['method']} {r['shot']}-shot seed {r['seed']}: {100 * r['accuracy']:.2f}%", flush=True)
     regime = (f"glyphs-S with {args.train_tasks} fixed training tasks of its 12 classes" if args.train_tasks
               else "glyphs-S (12 training classes)")
     summary = table(results, args.shots, regime)
     (args.out / f"summary{suffix}.md").write_text(summary)
     comparelib.write_json(args.out / f"results{suffix}.json",
-                          [{k: v for k, v in r.items() if k != "accuracies"} for r in results])
+                          [{k: v for k, v in r.items() if k not in ("accuracies", "curve")} for r in results])
     print("\n" + summary)
     return 0
 

@@ -32,6 +32,7 @@ RISING_FRACTION = 0.5
 def write_json(path: Path, data: Any) -> None:
     from fewshot.atomic import atomic_write_text
 
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(Path(path), json.dumps(data))
 
 
@@ -102,13 +103,26 @@ def read_rows(run_dir: Path) -> List[Dict[str, Any]]:
     return rows
 
 
+def test_path(folder: Path, key: str, settings: Dict[str, Any]) -> Path:
+    """Where the test ``key`` with these ``settings`` is kept: ``<key>.json``, unless that file holds
+    the same key under other settings (then a name with their digest: one never replaces the other)."""
+    plain = folder / f"{key}.json"
+    if not plain.is_file() or json.loads(plain.read_text()).get("settings") == settings:
+        return plain
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    return folder / f"{key}_{digest}.json"
+
+
 def test_all(run_dir: Path, tests: Dict[str, Dict[str, Any]], device: str = "cpu") -> Dict[str, Dict[str, Any]]:
     """Evaluate the run's best checkpoint for every ``key -> settings`` (``evaluate_run`` keywords
     with one shot in ``shots``, plus ``transductive``: ``{"method", "options", "norm"}``); each
-    result is kept in ``tests/<key>.json`` and reused. Settings that differ only in their shot
-    share one ``evaluate_run`` call (the split is embedded once for them)."""
+    result is kept in ``tests/<key>.json`` (see :func:`test_path`) and reused for the same settings.
+    Settings that differ only in their shot share one ``evaluate_run`` call (the split is embedded
+    once for them)."""
     folder = Path(run_dir) / "tests"
-    out = {k: json.loads((folder / f"{k}.json").read_text()) for k in tests if (folder / f"{k}.json").is_file()}
+    tests = json.loads(json.dumps(tests))  # as stored: tuples become lists, so equal settings compare equal
+    paths = {k: test_path(folder, k, settings) for k, settings in tests.items()}
+    out = {k: json.loads(path.read_text()) for k, path in paths.items() if path.is_file()}
     groups: Dict[str, List[str]] = {}
     for key, settings in tests.items():
         if key not in out:
@@ -122,7 +136,7 @@ def test_all(run_dir: Path, tests: Dict[str, Dict[str, Any]], device: str = "cpu
             out[key] = {"key": key, "settings": tests[key], "accuracy": res.mean, "ci95": res.ci95,
                         "episodes": int(res.episodes), "accuracies": [float(a) for a in res.accuracies],
                         "test_seconds": seconds}
-            write_json(folder / f"{key}.json", out[key])
+            write_json(paths[key], out[key])
     return out
 
 

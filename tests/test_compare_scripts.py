@@ -1,6 +1,7 @@
 """The comparison scripts' statistics (scripts/comparelib.py): paired differences, the verdicts
 they allow, and the rule that withholds a verdict while validation still rises."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -93,3 +94,52 @@ def test_compare_claims_runs_filter_keeps_baselines(capsys):
     with pytest.raises(SystemExit):  # a baseline alone compares nothing
         compare_claims.main(["--studies", "matchingnet", "--runs", "ProtoNet", "--episodes", "1"])
     assert "leaves no comparison" in capsys.readouterr().err
+
+
+def _legacy_run(folder, episodes, shot=1, seed=0):
+    """A run folder of compare_interpolation's earlier layout: config.yaml + compare.json."""
+    import yaml
+
+    folder.mkdir(parents=True)
+    every = episodes // 8
+    config = {"train": {"k_shot": shot, "seed": seed, "episodes": episodes, "lr_step": episodes // 2,
+                        "val_every": every, "ckpt_every": every, "val_episodes": 200}}
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    (folder / "metrics.jsonl").write_text('{"kind": "val", "episode": 500, "val_acc": 0.5, "val_ci95": 0.01}\n')
+    accs = [0.5, 0.7]
+    (folder / "compare.json").write_text(json.dumps({"accuracy": 0.6, "ci95": 0.2, "episodes": 2, "accuracies": accs,
+                                                     "best_val": 0.5, "train_seconds": 12.0}))
+
+
+def test_interpolation_adopts_earlier_runs_only_with_the_same_settings(tmp_path):
+    """A folder of the earlier layout is reused (its records converted) only when its config has the
+    job's budget; another --episodes gets its own folder instead of the old run's numbers."""
+    import argparse
+
+    import compare_interpolation as ci
+
+    _legacy_run(tmp_path / "glyphs_s_protonet_1shot_seed0", episodes=4000)
+
+    def job(episodes):
+        args = argparse.Namespace(episodes=episodes, validations=8, val_episodes=200, device="cpu", threads=1,
+                                  test_episodes=1000, out=tmp_path)
+        return ci.make_job("ProtoNet", 1, 0, args, [], "")
+
+    same = job(4000)
+    assert same["run_dir"] == str(tmp_path / "glyphs_s_protonet_1shot_seed0")
+    record = json.loads((tmp_path / "glyphs_s_protonet_1shot_seed0" / "train.json").read_text())
+    assert record["train_seconds"] == 12.0 and record["curve"] == [[500, 0.5, 0.01]]
+    test = json.loads((tmp_path / "glyphs_s_protonet_1shot_seed0" / "tests" / "test_5way_1shot.json").read_text())
+    assert test["accuracies"] == [0.5, 0.7] and test["settings"] == {"shots": [1], "episodes": 1000}
+    other = job(8000)
+    assert other["run_dir"] != same["run_dir"] and "seed0" in other["run_dir"]
+
+
+def test_a_test_under_other_settings_is_kept_beside_the_first(tmp_path):
+    first = {"shots": [1], "episodes": 1000}
+    path = comparelib.test_path(tmp_path, "t", first)
+    assert path.name == "t.json"
+    comparelib.write_json(path, {"settings": first})
+    assert comparelib.test_path(tmp_path, "t", first) == path  # same settings: reused
+    other = comparelib.test_path(tmp_path, "t", {"shots": [1], "episodes": 500})
+    assert other != path and other.name.startswith("t_")
