@@ -59,6 +59,13 @@ def main(argv=None) -> int:
         return rect
 
     lshot.softmax_rectify_prototypes = watched
+    try:
+        return _report(args, seen, evaluate_run, TransductiveSpec)
+    finally:
+        lshot.softmax_rectify_prototypes = rectify
+
+
+def _report(args, seen, evaluate_run, TransductiveSpec) -> int:
     targets = [("own test split", None)]
     for t in args.target:
         name, _, rest = t.partition(":")
@@ -66,8 +73,8 @@ def main(argv=None) -> int:
         if rest:
             spec["split" if rest in ("train", "val", "test") else "root"] = rest
         targets.append((t, spec))
-    print("| target | accuracy (%) | cosine gap top-1 vs top-2 | weight of its nearest class | rectified / plain length "
-          "| queries in the largest class |")
+    print("| target | accuracy (%) | cosine gap top-1 vs top-2 | weight of its nearest class "
+          "| rectified / plain length | queries in the largest class |")
     print("|---|---:|---:|---:|---:|---:|")
     for label, spec in targets:
         seen.clear()
@@ -81,4 +88,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (FileNotFoundError, ValueError) as err:  # a wrong run folder, target or option
+        sys.exit(f"diag_rectification: {err}")

@@ -143,3 +143,31 @@ def test_a_test_under_other_settings_is_kept_beside_the_first(tmp_path):
     assert comparelib.test_path(tmp_path, "t", first) == path  # same settings: reused
     other = comparelib.test_path(tmp_path, "t", {"shots": [1], "episodes": 500})
     assert other != path and other.name.startswith("t_")
+
+
+def test_diag_rectification_reports_without_changing_the_result(tmp_path, capsys):
+    """The diagnostic watches LaplacianShot's rectification: same accuracy as a plain evaluation,
+    one row per target, and the method is left unpatched afterwards."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "fewshot"))
+    import diag_rectification
+    import tiny_run
+
+    import fewshot.transductive.laplacianshot as lshot
+    from fewshot.cli import main
+    from fewshot.evaluation.run_eval import evaluate_run
+    from fewshot.evaluation.transductive import TransductiveSpec
+
+    config = tiny_run.write_config(tmp_path)
+    assert main(["train", str(config), f"run.out_dir={tmp_path / 'runs'}", "run.name=r", "train.episodes=10"]) == 0
+    run = tmp_path / "runs" / "r"
+    original = lshot.softmax_rectify_prototypes
+    capsys.readouterr()
+    assert diag_rectification.main([str(run), "--episodes", "4", "--shot", "1", "--out", str(tmp_path / "d")]) == 0
+    assert lshot.softmax_rectify_prototypes is original
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| own test split")]
+    assert len(rows) == 1
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    plain = evaluate_run(run, n_way=5, shots=[1], episodes=4, progress=False, out_dir=tmp_path / "e",
+                         transductive=TransductiveSpec(method="laplacianshot"))[0]
+    assert float(cells[1]) == pytest.approx(100 * plain.mean, abs=0.006)
+    assert 0.2 - 1e-6 <= float(cells[3]) <= 1 and 20 <= float(cells[5].rstrip("%")) <= 100
