@@ -172,7 +172,7 @@ def table(results: list, shots: list, regime: str = "glyphs-S (12 training class
     undecided = count("not decided")
     overall = (f"\nOverall, interpolation helped in {count('helped')} of {len(verdicts)} comparisons, hurt in "
                f"{count('hurt')} and made no clear difference in {count('no clear difference')}"
-               + (f"; {undecided} not decided (validation still rising)" if undecided else "") + ".\n")
+               + (f"; {undecided} not decided" if undecided else "") + ".\n")
     return "\n".join(lines) + "\n" + note + "\n" + "\n".join(verdicts) + "\n" + overall
 
 
