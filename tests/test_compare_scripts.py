@@ -125,14 +125,16 @@ def test_interpolation_adopts_earlier_runs_only_with_the_same_settings(tmp_path)
                                   test_episodes=1000, out=tmp_path)
         return ci.make_job("ProtoNet", 1, 0, args, [], "")
 
+    other = job(8000)  # first, while the folder has only its old records: its config decides
+    assert other["run_dir"] != str(tmp_path / "glyphs_s_protonet_1shot_seed0") and "seed0" in other["run_dir"]
+    assert not (tmp_path / "glyphs_s_protonet_1shot_seed0" / "train.json").exists()
     same = job(4000)
     assert same["run_dir"] == str(tmp_path / "glyphs_s_protonet_1shot_seed0")
     record = json.loads((tmp_path / "glyphs_s_protonet_1shot_seed0" / "train.json").read_text())
     assert record["train_seconds"] == 12.0 and record["curve"] == [[500, 0.5, 0.01]]
     test = json.loads((tmp_path / "glyphs_s_protonet_1shot_seed0" / "tests" / "test_5way_1shot.json").read_text())
     assert test["accuracies"] == [0.5, 0.7] and test["settings"] == {"shots": [1], "episodes": 1000}
-    other = job(8000)
-    assert other["run_dir"] != same["run_dir"] and "seed0" in other["run_dir"]
+    assert job(8000)["run_dir"] == other["run_dir"]  # and after the adoption too
 
 
 def test_a_test_under_other_settings_is_kept_beside_the_first(tmp_path):
