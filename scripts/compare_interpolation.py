@@ -42,12 +42,11 @@ METHODS = {  # label -> (config, baseline label or None)
 }
 
 
-def budget(job: dict) -> list:
+def budget(shot: int, episodes: int, validations: int, val_episodes: int, extra: list) -> list:
     """The overrides that define a run of this study (besides config and seed)."""
-    e, every = job["episodes"], max(1, job["episodes"] // job["validations"])
-    return [f"train.k_shot={job['shot']}", f"train.episodes={e}", f"train.lr_step={max(1, e // 2)}",
-            f"train.val_every={every}", f"train.ckpt_every={every}", f"train.val_episodes={job['val_episodes']}",
-            *job["overrides"]]
+    every = max(1, episodes // validations)
+    return [f"train.k_shot={shot}", f"train.episodes={episodes}", f"train.lr_step={max(1, episodes // 2)}",
+            f"train.val_every={every}", f"train.ckpt_every={every}", f"train.val_episodes={val_episodes}", *extra]
 
 
 def adopt_legacy(job: dict, legacy: Path) -> bool:
@@ -60,7 +59,7 @@ def adopt_legacy(job: dict, legacy: Path) -> bool:
     if not done.is_file() or not (legacy / "config.yaml").is_file():
         return False
     config = yaml.safe_load((legacy / "config.yaml").read_text())
-    for item in [f"train.seed={job['seed']}", *job["train_overrides"]]:
+    for item in [f"train.seed={job['seed']}", *job["overrides"]]:
         key, value = item.split("=", 1)
         node = config
         for part in key.split("."):
@@ -68,15 +67,14 @@ def adopt_legacy(job: dict, legacy: Path) -> bool:
         if node != yaml.safe_load(value):
             return False  # another budget or setting: not this job's run
     old = json.loads(done.read_text())
-    rows = comparelib.read_rows(legacy)
-    provenance = json.loads((legacy / "run.json").read_text()) if (legacy / "run.json").is_file() else {}
+    provenance = comparelib.run_provenance(legacy)
     comparelib.write_json(legacy / "tests" / f"{job['test_key']}.json", {
         "key": job["test_key"], "settings": job["test"], "accuracy": old["accuracy"], "ci95": old["ci95"],
         "episodes": old["episodes"], "accuracies": old["accuracies"], "test_seconds": None})
     comparelib.write_json(legacy / "train.json", {
-        "config": job["config"], "overrides": job["train_overrides"], "seed": job["seed"],
+        "config": job["config"], "overrides": job["overrides"], "seed": job["seed"],
         "train_seconds": old["train_seconds"], "best_val": old["best_val"],
-        "curve": [(r["episode"], r["val_acc"], r.get("val_ci95")) for r in rows if r.get("kind") == "val"],
+        "curve": comparelib.val_curve(legacy),
         "commit": provenance.get("commit"), "dirty": provenance.get("dirty"), "resumed": False,
         "adopted_from": "compare.json"})
     return True
@@ -97,17 +95,15 @@ def run_one(job: dict) -> dict:
 
 def make_job(method: str, shot: int, seed: int, args, extra: list, suffix: str) -> dict:
     config = METHODS[method][0]
-    job = {"method": method, "config": config, "shot": shot, "seed": seed, "episodes": args.episodes,
-           "validations": args.validations, "val_episodes": args.val_episodes, "overrides": extra,
+    overrides = budget(shot, args.episodes, args.validations, args.val_episodes, extra)
+    job = {"method": method, "config": config, "shot": shot, "seed": seed, "overrides": overrides,
            "device": args.device, "threads": args.threads,
            "test_key": f"test_5way_{shot}shot", "test": {"shots": [shot], "episodes": args.test_episodes}}
-    job["train_overrides"] = budget(job)
-    job["overrides"] = job["train_overrides"]  # what comparelib.train_once applies
-    run_dir = args.out / comparelib.run_name(config, job["train_overrides"], seed)
+    run_dir = args.out / comparelib.run_name(config, overrides, seed)
     legacy = args.out / f"{config}_{shot}shot_seed{seed}{suffix}"
     if not run_dir.exists() and legacy.is_dir() and ((legacy / "train.json").is_file() or adopt_legacy(job, legacy)):
         record = json.loads((legacy / "train.json").read_text())
-        if record["overrides"] == job["train_overrides"]:
+        if record["overrides"] == overrides:
             run_dir = legacy
     job["run_dir"] = str(run_dir)
     return job

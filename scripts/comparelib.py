@@ -80,14 +80,25 @@ def _train_locked(job: Dict[str, Any], run_dir: Path, record: Path) -> Dict[str,
     batches = LEARNERS.info(cfg.model.learner).get("training") == "batches"  # as `fewshot train` picks
     result = (pretrain if batches else train)(cfg, run_dir, resume=resumed)
     seconds = time.perf_counter() - start
-    curve = [(r["episode"], r["val_acc"], r.get("val_ci95")) for r in read_rows(run_dir) if r.get("kind") == "val"]
-    provenance = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
+    curve = val_curve(run_dir)
+    provenance = run_provenance(run_dir)
     out = {"config": str(job["config"]), "overrides": list(job["overrides"]), "seed": job["seed"],
            "train_seconds": seconds, "best_val": result.best_val, "curve": curve,
            "commit": provenance.get("commit"), "dirty": provenance.get("dirty"),
            "resumed": resumed}  # then train_seconds is the time after the resume only
     write_json(record, out)
     return out
+
+
+def val_curve(run_dir: Path) -> List[tuple]:
+    """(episode, accuracy, 95% half-width) of every validation in the run's ``metrics.jsonl``."""
+    return [(r["episode"], r["val_acc"], r.get("val_ci95")) for r in read_rows(run_dir) if r.get("kind") == "val"]
+
+
+def run_provenance(run_dir: Path) -> Dict[str, Any]:
+    """The run's ``run.json`` (commit, dirty, ...), or {} when it has none."""
+    path = Path(run_dir) / "run.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def read_rows(run_dir: Path) -> List[Dict[str, Any]]:

@@ -23,9 +23,7 @@ import torch
 
 from ..registry import Registry
 from ._checks import check_episodes
-
-#: Feature normalisations a method may ask for by default (see :mod:`.preprocess`).
-_NORMS = ("none", "l2", "cl2n", "center", "episode-cl2n")
+from .preprocess import NORMS as _NORMS  # what a method may ask for by default
 
 
 @dataclass(frozen=True)
