@@ -66,6 +66,7 @@ def main(argv=None) -> int:
 
 
 def _report(args, seen, evaluate_run, TransductiveSpec) -> int:
+    TransductiveSpec(method="laplacianshot", norm=args.norm)  # a wrong --norm: refused before any output
     targets = [("own test split", None)]
     for t in args.target:
         name, _, rest = t.partition(":")
@@ -90,5 +91,9 @@ def _report(args, seen, evaluate_run, TransductiveSpec) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except (FileNotFoundError, ValueError) as err:  # a wrong run folder, target or option
+    except Exception as err:  # a wrong run folder, target or option: one line, no traceback
+        from fewshot.runs.checkpoint import CheckpointError
+
+        if not isinstance(err, (FileNotFoundError, ValueError, CheckpointError)):
+            raise
         sys.exit(f"diag_rectification: {err}")
