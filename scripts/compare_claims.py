@@ -22,7 +22,8 @@ study continues, and studies share their runs (ProtoNet is trained once for all 
     python scripts/compare_claims.py --episodes 1000 --seeds 0 1 2 --jobs 2
     python scripts/compare_claims.py --episodes 20 --seeds 0 --test-episodes 20 --studies losses  # smoke
 
-Results: ``<out>/claims.md`` and ``<out>/claims.json``.
+Results: ``<out>/claims.md`` and ``<out>/claims.json`` (a summary of other arguments already there
+is kept, and this one gets a name with their digest: see ``comparelib.write_summary``).
 """
 
 from __future__ import annotations
@@ -207,6 +208,11 @@ def table(name: str, study: Dict[str, Any], done: Dict, seeds: List[int]) -> str
     return "\n".join(lines)
 
 
+def study_settings(args: argparse.Namespace) -> Dict[str, Any]:
+    """The arguments that decide the summary's numbers (not ``--jobs`` or where it is written)."""
+    return {k: v for k, v in vars(args).items() if k not in ("jobs", "out")}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--studies", nargs="+", default=list(STUDIES), choices=list(STUDIES))
@@ -271,11 +277,11 @@ def main(argv=None) -> int:
             f"({time.perf_counter() - start:.0f} s this invocation).", ""]
     text += [table(name, study, done, args.seeds) for name, study in studies.items()]
     summary = "\n".join(text)
-    (args.out / "claims.md").write_text(summary)
-    comparelib.write_json(args.out / "claims.json", [{k: v for k, v in r.items() if k != "tests"} |
-                                          {"tests": {t: {k: v for k, v in res.items() if k != "accuracies"}
-                                                     for t, res in r["tests"].items()}} for r in done.values()])
-    print("\n" + summary)
+    records = [{k: v for k, v in r.items() if k != "tests"} |
+               {"tests": {t: {k: v for k, v in res.items() if k != "accuracies"} for t, res in r["tests"].items()}}
+               for r in done.values()]
+    path = comparelib.write_summary(args.out, "claims", study_settings(args), summary, records)
+    print("\n" + summary + f"\n(written to {path})")
     return 0
 
 

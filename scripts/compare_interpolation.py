@@ -15,7 +15,8 @@ Runs land in ``--out``, one folder per (config, settings, seed) as ``comparelib.
 them (another budget is another folder); finished runs and tests are reused, an interrupted run
 resumes from its last checkpoint, and a folder of the earlier layout (``<config>_<k>shot_seed<s>``
 with ``compare.json``) is adopted when its config has every setting of the job.
-Results: ``<out>/summary.md``, ``results.json``.
+Results: ``<out>/summary.md`` and ``summary.json`` (``summary_tasks<T>.*`` with ``--train-tasks``; a
+summary of other arguments already there is kept, see ``comparelib.write_summary``).
 """
 
 from __future__ import annotations
@@ -204,10 +205,10 @@ def main(argv=None) -> int:
     regime = (f"glyphs-S with {args.train_tasks} fixed training tasks of its 12 classes" if args.train_tasks
               else "glyphs-S (12 training classes)")
     summary = table(results, args.shots, regime)
-    (args.out / f"summary{suffix}.md").write_text(summary)
-    comparelib.write_json(args.out / f"results{suffix}.json",
-                          [{k: v for k, v in r.items() if k not in ("accuracies", "curve")} for r in results])
-    print("\n" + summary)
+    path = comparelib.write_summary(
+        args.out, f"summary{suffix}", {k: v for k, v in vars(args).items() if k not in ("jobs", "out")}, summary,
+        [{k: v for k, v in r.items() if k not in ("accuracies", "curve")} for r in results])
+    print("\n" + summary + f"\n(written to {path})")
     return 0
 
 

@@ -11,7 +11,8 @@ with the same ``train.episodes`` (an episode for episodic learners, a batch of
 ``pretrain.batch_size`` images for ``pretrain``) and evaluated on 5-way 1-shot and 5-shot test
 episodes (15 queries, ``--eval-episodes`` episodes, same seed for everyone) from its best
 validation checkpoint. Each table row gives the mean accuracy with its 95% confidence interval
-and the exact command that produced it. The table also goes to ``OUT_DIR/compare.md``.
+and the exact command that produced it. The table also goes to ``OUT_DIR/compare.md`` (a table of
+other arguments already there is kept; see ``comparelib.write_summary``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import comparelib  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -89,7 +93,7 @@ def run_one(config: Path, args, extra: List[str]) -> Dict:
             sys.exit(f"{config.name} failed (exit {proc.returncode}); output above")
         found = re.search(r"trained \d+ episodes in (\d+) s", "".join(output))
         seconds = float(found.group(1)) if found else time.perf_counter() - start
-        record.write_text(json.dumps({"seconds": seconds, "command": shown}))
+        comparelib.write_json(record, {"seconds": seconds, "command": shown})
         results = read_results(run_dir, args.eval_episodes)
     learner = yaml.safe_load((run_dir / "config.yaml").read_text())["model"]["learner"]
     return {"config": config, "learner": learner, "results": results, "seconds": seconds, "command": shown}
@@ -137,8 +141,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     rows = [run_one(Path(c), args, list(args.set)) for c in configs]
     text = table(rows, args.episodes, args.eval_episodes)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "compare.md").write_text(text + "\n")
-    print(text)
+    chosen = {"episodes": args.episodes, "eval_episodes": args.eval_episodes, "set": args.set,
+              "configs": [str(c) for c in configs]}
+    path = comparelib.write_summary(args.out_dir, "compare", chosen, text,
+                                    [dict(r, config=str(r["config"])) for r in rows])
+    print(text + f"\n(written to {path})")
     return 0
 
 

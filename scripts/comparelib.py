@@ -36,6 +36,31 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write_text(Path(path), json.dumps(data))
 
 
+def write_summary(folder: Path, stem: str, settings: Dict[str, Any], text: str, records: Any) -> Path:
+    """Write a study's summary, ``<stem>.md`` (``text``) and ``<stem>.json`` (``{"settings",
+    "records"}``), each atomically, and return the ``.md`` path.
+
+    ``settings`` are the study's arguments that decide its numbers. A summary already there from
+    other settings (or of a layout that does not record them) is kept: this one then goes to
+    ``<stem>_<digest of settings>.*``, so one study never replaces another that differs."""
+    from fewshot.atomic import atomic_write_text
+
+    settings = json.loads(json.dumps(settings, default=str))
+    folder = Path(folder)
+    name = stem
+    old = folder / f"{stem}.json"
+    if old.is_file() or (folder / f"{stem}.md").is_file():
+        try:
+            same = json.loads(old.read_text()).get("settings") == settings
+        except (OSError, ValueError, AttributeError):  # absent, torn, or an earlier layout (a list)
+            same = False
+        if not same:
+            name = f"{stem}_{hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]}"
+    write_json(folder / f"{name}.json", {"settings": settings, "records": records})
+    atomic_write_text(folder / f"{name}.md", text if text.endswith("\n") else text + "\n")
+    return folder / f"{name}.md"
+
+
 def run_name(config: str, overrides: Sequence[str], seed: int) -> str:
     """A readable, unique folder name for (config, overrides, seed)."""
     tag = hashlib.sha1(json.dumps([config, list(overrides)]).encode()).hexdigest()[:6] if overrides else "plain"

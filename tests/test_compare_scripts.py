@@ -173,3 +173,25 @@ def test_diag_rectification_reports_without_changing_the_result(tmp_path, capsys
                          transductive=TransductiveSpec(method="laplacianshot"))[0]
     assert float(cells[1]) == pytest.approx(100 * plain.mean, abs=0.006)
     assert 0.2 - 1e-6 <= float(cells[3]) <= 1 and 20 <= float(cells[5].rstrip("%")) <= 100
+
+
+def test_a_summary_of_other_arguments_is_kept_beside_the_first(tmp_path):
+    """A study's summary never replaces one of other arguments (nor one of the earlier layout that
+    did not record them); the same arguments rewrite their own summary."""
+    first = comparelib.write_summary(tmp_path, "claims", {"episodes": 3000, "seeds": [0]}, "first", [1])
+    assert first == tmp_path / "claims.md" and first.read_text() == "first\n"
+    assert json.loads((tmp_path / "claims.json").read_text()) == {"settings": {"episodes": 3000, "seeds": [0]},
+                                                                  "records": [1]}
+    again = comparelib.write_summary(tmp_path, "claims", {"episodes": 3000, "seeds": [0]}, "again", [2])
+    assert again == first and first.read_text() == "again\n"
+    other = comparelib.write_summary(tmp_path, "claims", {"episodes": 3000, "seeds": [0, 1, 2]}, "other", [3])
+    assert other != first and other.name.startswith("claims_") and other.read_text() == "other\n"
+    assert first.read_text() == "again\n"
+    assert json.loads(other.with_suffix(".json").read_text())["records"] == [3]
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "summary.json").write_text("[1, 2]")  # the earlier layout: a bare list
+    (legacy / "summary.md").write_text("old table\n")
+    kept = comparelib.write_summary(legacy, "summary", {"episodes": 1}, "new", [])
+    assert kept.name != "summary.md" and (legacy / "summary.md").read_text() == "old table\n"
+    assert (legacy / "summary.json").read_text() == "[1, 2]"
