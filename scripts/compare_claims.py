@@ -208,11 +208,6 @@ def table(name: str, study: Dict[str, Any], done: Dict, seeds: List[int]) -> str
     return "\n".join(lines)
 
 
-def study_settings(args: argparse.Namespace) -> Dict[str, Any]:
-    """The arguments that decide the summary's numbers (not ``--jobs`` or where it is written)."""
-    return {k: v for k, v in vars(args).items() if k not in ("jobs", "out")}
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--studies", nargs="+", default=list(STUDIES), choices=list(STUDIES))
@@ -280,7 +275,7 @@ def main(argv=None) -> int:
     records = [{k: v for k, v in r.items() if k != "tests"} |
                {"tests": {t: {k: v for k, v in res.items() if k != "accuracies"} for t, res in r["tests"].items()}}
                for r in done.values()]
-    path = comparelib.write_summary(args.out, "claims", study_settings(args), summary, records)
+    path = comparelib.write_summary(args.out, "claims", comparelib.study_settings(args), summary, records)
     print("\n" + summary + f"\n(written to {path})")
     return 0
 

@@ -206,7 +206,7 @@ def main(argv=None) -> int:
               else "glyphs-S (12 training classes)")
     summary = table(results, args.shots, regime)
     path = comparelib.write_summary(
-        args.out, f"summary{suffix}", {k: v for k, v in vars(args).items() if k not in ("jobs", "out")}, summary,
+        args.out, f"summary{suffix}", comparelib.study_settings(args), summary,
         [{k: v for k, v in r.items() if k not in ("accuracies", "curve")} for r in results])
     print("\n" + summary + f"\n(written to {path})")
     return 0

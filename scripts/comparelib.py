@@ -36,6 +36,17 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write_text(Path(path), json.dumps(data))
 
 
+def digest(settings: Dict[str, Any]) -> str:
+    """A short name for a settings dict (key order does not matter)."""
+    return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def study_settings(args: Any, leave_out: Sequence[str] = ("jobs", "out")) -> Dict[str, Any]:
+    """A study's parsed arguments that decide its numbers: all but ``leave_out`` (how many run at
+    once, where they are written)."""
+    return {k: v for k, v in vars(args).items() if k not in leave_out}
+
+
 def write_summary(folder: Path, stem: str, settings: Dict[str, Any], text: str, records: Any) -> Path:
     """Write a study's summary, ``<stem>.md`` (``text``) and ``<stem>.json`` (``{"settings",
     "records"}``), each atomically, and return the ``.md`` path.
@@ -55,7 +66,7 @@ def write_summary(folder: Path, stem: str, settings: Dict[str, Any], text: str, 
         except (OSError, ValueError, AttributeError):  # absent, torn, or an earlier layout (a list)
             same = False
         if not same:
-            name = f"{stem}_{hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]}"
+            name = f"{stem}_{digest(settings)}"
     write_json(folder / f"{name}.json", {"settings": settings, "records": records})
     atomic_write_text(folder / f"{name}.md", text if text.endswith("\n") else text + "\n")
     return folder / f"{name}.md"
@@ -145,8 +156,7 @@ def test_path(folder: Path, key: str, settings: Dict[str, Any]) -> Path:
     plain = folder / f"{key}.json"
     if not plain.is_file() or json.loads(plain.read_text()).get("settings") == settings:
         return plain
-    digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
-    return folder / f"{key}_{digest}.json"
+    return folder / f"{key}_{digest(settings)}.json"
 
 
 def test_all(run_dir: Path, tests: Dict[str, Dict[str, Any]], device: str = "cpu") -> Dict[str, Dict[str, Any]]:
