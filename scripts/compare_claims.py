@@ -275,7 +275,10 @@ def main(argv=None) -> int:
     records = [{k: v for k, v in r.items() if k != "tests"} |
                {"tests": {t: {k: v for k, v in res.items() if k != "accuracies"} for t, res in r["tests"].items()}}
                for r in done.values()]
-    path = comparelib.write_summary(args.out, "claims", comparelib.study_settings(args), summary, records)
+    curves = {label: {label: [done[(label, s)]["record"]["curve"] for s in args.seeds if (label, s) in done]}
+              for label in RUNS if any((label, s) in done for s in args.seeds)}
+    path = comparelib.write_summary(args.out, "claims", comparelib.study_settings(args), summary, records, curves,
+                                    xlabel="training episode (pre-training: optimiser step)")
     print("\n" + summary + f"\n(written to {path})")
     return 0
 

@@ -205,9 +205,12 @@ def main(argv=None) -> int:
     regime = (f"glyphs-S with {args.train_tasks} fixed training tasks of its 12 classes" if args.train_tasks
               else "glyphs-S (12 training classes)")
     summary = table(results, args.shots, regime)
+    curves: dict = {}  # panel per shot -> method -> the seeds' validation curves
+    for r in sorted(results, key=lambda r: (r["shot"], r["seed"])):
+        curves.setdefault(f"5-way {r['shot']}-shot", {}).setdefault(r["method"], []).append(r["curve"])
     path = comparelib.write_summary(
         args.out, f"summary{suffix}", comparelib.study_settings(args), summary,
-        [{k: v for k, v in r.items() if k not in ("accuracies", "curve")} for r in results])
+        [{k: v for k, v in r.items() if k not in ("accuracies", "curve")} for r in results], curves)
     print("\n" + summary + f"\n(written to {path})")
     return 0
 

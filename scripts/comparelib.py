@@ -47,9 +47,14 @@ def study_settings(args: Any, leave_out: Sequence[str] = ("jobs", "out")) -> Dic
     return {k: v for k, v in vars(args).items() if k not in leave_out}
 
 
-def write_summary(folder: Path, stem: str, settings: Dict[str, Any], text: str, records: Any) -> Path:
+def write_summary(folder: Path, stem: str, settings: Dict[str, Any], text: str, records: Any,
+                  curves: Optional[Dict[str, Dict[str, Sequence]]] = None,
+                  xlabel: str = "training episode") -> Path:
     """Write a study's summary, ``<stem>.md`` (``text``) and ``<stem>.json`` (``{"settings",
-    "records"}``), each atomically, and return the ``.md`` path.
+    "records"}``), each atomically, and return the ``.md`` path. With ``curves`` (panel -> method
+    -> the seeds' validation curves, as ``train.json`` records them) the validation curves are
+    drawn to ``<stem>_curves.png`` too (``fewshot.reporting.plots.plot_validation_curves``) and the
+    summary names that file.
 
     ``settings`` are the study's arguments that decide its numbers. A summary already there from
     other settings (or of a layout that does not record them) is kept: this one then goes to
@@ -67,8 +72,17 @@ def write_summary(folder: Path, stem: str, settings: Dict[str, Any], text: str, 
             same = False
         if not same:
             name = f"{stem}_{digest(settings)}"
+    text = text if text.endswith("\n") else text + "\n"
+    if curves:
+        from fewshot.reporting.plots import plot_validation_curves
+
+        plot_validation_curves(curves, folder / f"{name}_curves.png",
+                               "validation accuracy: each seed thin, the mean over seeds thick; shaded: "
+                               "the last third, which 'still rising' compares with the best before it", xlabel)
+        text += (f"\nValidation curves: `{name}_curves.png` (each seed thin, the mean thick; the shaded "
+                 "last third is what 'still rising' compares with the best before it).\n")
     write_json(folder / f"{name}.json", {"settings": settings, "records": records})
-    atomic_write_text(folder / f"{name}.md", text if text.endswith("\n") else text + "\n")
+    atomic_write_text(folder / f"{name}.md", text)
     return folder / f"{name}.md"
 
 

@@ -195,3 +195,54 @@ def test_a_summary_of_other_arguments_is_kept_beside_the_first(tmp_path):
     kept = comparelib.write_summary(legacy, "summary", {"episodes": 1}, "new", [])
     assert kept.name != "summary.md" and (legacy / "summary.md").read_text() == "old table\n"
     assert (legacy / "summary.json").read_text() == "[1, 2]"
+
+
+def test_a_summary_draws_its_validation_curves_under_its_own_name(tmp_path):
+    """With curves, the summary's figure is ``<name>_curves.png`` beside it, named in the text; a
+    summary of other arguments gets its own figure, the first one's stays."""
+    curve = [(500 * (i + 1), 0.6 + 0.01 * i, 0.01) for i in range(8)]
+    first = comparelib.write_summary(tmp_path, "summary", {"episodes": 1}, "table", [],
+                                     {"5-way 1-shot": {"ProtoNet": [curve, curve]}})
+    png = tmp_path / "summary_curves.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "`summary_curves.png`" in first.read_text()
+    before = png.read_bytes()
+    other = comparelib.write_summary(tmp_path, "summary", {"episodes": 2}, "table", [],
+                                     {"5-way 1-shot": {"ProtoNet": [curve]}})
+    assert (tmp_path / f"{other.stem}_curves.png").is_file() and png.read_bytes() == before
+    assert f"`{other.stem}_curves.png`" in other.read_text()
+    plain = comparelib.write_summary(tmp_path / "none", "summary", {"episodes": 1}, "table", [])
+    assert "curves" not in plain.read_text() and not (tmp_path / "none" / "summary_curves.png").exists()
+
+
+def test_interpolation_study_writes_its_table_and_curves(tmp_path, monkeypatch, capsys):
+    """compare_interpolation's main end to end with the training and testing replaced: the summary
+    holds the paired verdict and names its figure, whose panels are the shots."""
+    import compare_interpolation as ci
+
+    g = np.random.default_rng(0)
+
+    def fake(job):
+        lift = 0.1 if "MLTI" in job["method"] else 0.0
+        accs = np.clip(g.uniform(0.4, 0.6, 50) + lift, 0, 1)
+        curve = [(500 * (i + 1), 0.5 + lift, 0.01) for i in range(8)]
+        return {**{k: job[k] for k in ("method", "shot", "seed", "run_dir")}, **run(job["seed"], accs),
+                "episodes": 50, "best_val": 0.5, "train_seconds": 1.0, "curve": curve, "commit": "abc", "dirty": False}
+
+    monkeypatch.setattr(ci, "run_one", fake)
+    seen = {}
+    real = comparelib.write_summary
+
+    def spy(*args):
+        seen["curves"] = args[5]
+        return real(*args)
+
+    monkeypatch.setattr(comparelib, "write_summary", spy)
+    assert ci.main(["--seeds", "0", "1", "--shots", "1", "5", "--methods", "ProtoNet", "ProtoNet + MLTI",
+                    "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "summary.md").read_text()
+    assert "| ProtoNet + MLTI |" in text and "helped" in text and "`summary_curves.png`" in text
+    assert (tmp_path / "summary_curves.png").is_file()
+    assert list(seen["curves"]) == ["5-way 1-shot", "5-way 5-shot"]
+    assert {m: len(c) for m, c in seen["curves"]["5-way 5-shot"].items()} == {"ProtoNet": 2, "ProtoNet + MLTI": 2}
+    assert seen["curves"]["5-way 1-shot"]["ProtoNet + MLTI"][0][0] == (500, 0.6, 0.01)

@@ -15,12 +15,12 @@ from ..runs.records import (
     tensorboard_available,
 )
 from .embedding import pca_2d, project_2d, tsne_2d
-from .plots import plot_accuracy_sweep, plot_embedding, plot_learning_curves
+from .plots import plot_accuracy_sweep, plot_embedding, plot_learning_curves, plot_validation_curves
 from .report import collect_results, csv_table, markdown_table, write_report
 from .run_embedding import plot_run_embedding
 
 __all__ = [
-    "MetricsLog", "read_metrics", "series", "plot_learning_curves", "plot_accuracy_sweep",
+    "MetricsLog", "read_metrics", "series", "plot_learning_curves", "plot_accuracy_sweep", "plot_validation_curves",
     "plot_embedding", "plot_run_embedding", "pca_2d", "tsne_2d", "project_2d", "collect_results",
     "markdown_table", "csv_table", "write_report", "code_version", "record_run", "run_commit",
     "TensorBoardWriter", "open_tensorboard", "tensorboard_available",

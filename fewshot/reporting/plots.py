@@ -21,6 +21,8 @@ SWEEP_SIZE = (6.4, 4.0)  # 640 x 400 px: one data set's panel and a short legend
 SWEEP_LEGEND = 1.9  # inches of SWEEP_SIZE's width kept for the legend
 FACET_WIDTH = 3.6  # inches per further data set
 EMBEDDING_SIZE = (6.0, 5.5)  # 600 x 550 px
+STUDY_PANEL = (4.4, 3.4)  # inches per panel of a study's validation curves
+STUDY_COLUMNS = 3  # panels per row
 PathLike = Union[str, Path]
 
 
@@ -34,10 +36,11 @@ def _figure(size):
 
 
 def _save(fig, out: PathLike) -> Path:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=DPI, format="png")
-    return out
+    """Write ``fig`` to the PNG ``out`` atomically: a kill or a full disk leaves the old file (or
+    none), never a torn one."""
+    from ..atomic import atomic_write
+
+    return atomic_write(out, lambda f: fig.savefig(f, dpi=DPI, format="png"))
 
 
 def x_unit(run: PathLike) -> str:
@@ -101,6 +104,74 @@ def plot_learning_curves(runs: Sequence[PathLike], out: PathLike,
         ax.grid(alpha=0.3)
     ax_loss.legend(fontsize=8, loc="upper right")
     fig.subplots_adjust(left=0.05, right=0.99, bottom=0.14, top=0.92, wspace=0.18)  # tight_layout: slow
+    return _save(fig, out)
+
+
+def mean_curve(curves: Sequence[Sequence[Sequence[float]]]) -> tuple:
+    """The seeds' mean validation curve: ``(episodes, accuracies)`` at the episodes every curve
+    has (a curve is ``[(episode, accuracy, ci95), ...]``, as ``train.json`` records it)."""
+    if not curves:
+        return np.zeros(0), np.zeros(0)
+    common = set.intersection(*({c[0] for c in curve} for curve in curves))
+    episodes = sorted(common)
+    by_episode = [{c[0]: c[1] for c in curve} for curve in curves]
+    return (np.array(episodes, dtype=float),
+            np.array([np.mean([b[e] for b in by_episode]) for e in episodes], dtype=float))
+
+
+def plot_validation_curves(panels: Dict[str, Dict[str, Sequence]], out: PathLike, title: str = "",
+                           xlabel: str = "training episode") -> Path:
+    """A study's validation curves, so a reader can see whether training had flattened: one panel
+    per ``panels`` key (a shot, a trained model), one colour per method, each seed a thin line and
+    the mean over seeds a thick one with markers. The shaded span is the last third of the
+    validations (``n // 3`` of ``n``, at least one), the part that ``scripts/comparelib.curve_state``
+    compares with the best before it to call a curve "still rising".
+
+    Args:
+        panels: panel title -> method label -> the seeds' curves (``[(episode, accuracy, ci95),
+            ...]``, accuracy in [0, 1]).
+        out: the PNG to write (atomically).
+        title: above the panels, wrapped to the figure's width.
+        xlabel: of every panel.
+    """
+    if not panels:
+        raise ValueError("no validation curves to plot")
+    labels = list(dict.fromkeys(label for methods in panels.values() for label in methods))
+    colours = {label: f"C{i % 10}" for i, label in enumerate(labels)}
+    cols = min(STUDY_COLUMNS, len(panels))
+    rows = -(-len(panels) // cols)
+    fig = _figure((STUDY_PANEL[0] * cols, STUDY_PANEL[1] * rows + 0.6))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax, (name, methods) in zip(axes, panels.items()):
+        shaded = False
+        for label, curves in methods.items():
+            curves = [c for c in curves if c]
+            for curve in curves:
+                ax.plot([c[0] for c in curve], [100 * c[1] for c in curve], color=colours[label], lw=0.8,
+                        alpha=0.35)
+            ep, acc = mean_curve(curves)
+            if len(ep):
+                ax.plot(ep, 100 * acc, color=colours[label], lw=2, marker="o", ms=3,
+                        label=f"{label} ({len(curves)} seed{'s' if len(curves) != 1 else ''})")
+            if curves and not shaded and len(curves[0]) >= 3:  # the window curve_state compares
+                n = len(curves[0])
+                first = curves[0][n - max(1, n // 3)][0]
+                ax.axvspan(first, curves[0][-1][0], color="0.9", zorder=0, lw=0)
+                shaded = True
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("validation accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    width, height = fig.get_size_inches()
+    lines = textwrap.wrap(title, int(width * DPI * 0.95 / 6.4)) if title else []  # ~6.4 px a character
+    if lines:
+        fig.suptitle("\n".join(lines), fontsize=9)
+    top = (0.35 + 0.17 * len(lines)) / height
+    fig.subplots_adjust(left=0.65 / width, right=1 - 0.15 / width, bottom=0.5 / height, top=1 - top,
+                        wspace=0.3, hspace=0.45)
     return _save(fig, out)
 
 

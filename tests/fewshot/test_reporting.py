@@ -23,6 +23,7 @@ from fewshot.reporting import (  # noqa: E402
     plot_accuracy_sweep,
     plot_embedding,
     plot_learning_curves,
+    plot_validation_curves,
     read_metrics,
     series,
     tsne_2d,
@@ -221,6 +222,67 @@ def test_pretraining_curves_are_drawn_against_steps(tmp_path):
     assert plots_module.x_unit(run) == "step" and plots_module.x_unit(episodic) == "episode"
     assert plots_module.x_unit(tmp_path / "nowhere") == "episode"
     assert png_size(plot_learning_curves([run], tmp_path / "pre.png")) == expected(plots_module.CURVES_SIZE)
+
+
+def test_mean_curve_averages_the_seeds_at_the_episodes_they_share():
+    a = [(500, 0.70, 0.01), (1000, 0.74, 0.01), (1500, 0.80, 0.01)]
+    b = [(500, 0.60, 0.01), (1000, 0.66, 0.01)]  # a shorter curve (a run with fewer validations)
+    episodes, accs = plots_module.mean_curve([a, b])
+    expect = []
+    for episode in (500, 1000):  # the naive loop
+        values = [acc for curve in (a, b) for e, acc, _ in curve if e == episode]
+        expect.append(sum(values) / len(values))
+    assert episodes.tolist() == [500, 1000] and accs == pytest.approx(expect)
+    assert plots_module.mean_curve([]) [0].size == 0
+
+
+def test_study_validation_curves_draw_every_seed_and_their_mean(tmp_path, monkeypatch):
+    """One panel per key (three to a row), per method a thin line per seed and a thick mean
+    line; the shaded span starts at the last third's first validation (curve_state's window)."""
+    def curve(base):
+        return [(500 * (i + 1), base + 0.01 * i, 0.01) for i in range(8)]
+
+    panels = {"5-way 1-shot": {"A": [curve(0.5), curve(0.6)], "B": [curve(0.7)]},
+              "5-way 5-shot": {"A": [curve(0.8)]}, "c": {"B": [curve(0.1)]}, "d": {"A": [curve(0.2)]}}
+    figures = []
+    real_save = plots_module._save
+    monkeypatch.setattr(plots_module, "_save", lambda fig, out: figures.append(fig) or real_save(fig, out))
+    out = plot_validation_curves(panels, tmp_path / "study.png", title="t")
+    width, height = png_size(out)
+    assert width == round(3 * plots_module.STUDY_PANEL[0] * plots_module.DPI)
+    assert height == round((2 * plots_module.STUDY_PANEL[1] + 0.6) * plots_module.DPI)
+    axes = [ax for ax in figures[0].axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == list(panels)
+    first = axes[0]
+    thick = [line for line in first.get_lines() if line.get_linewidth() == 2]
+    thin = [line for line in first.get_lines() if line.get_linewidth() < 2]
+    assert len(thin) == 3 and len(thick) == 2
+    assert thick[0].get_label() == "A (2 seeds)" and thick[1].get_label() == "B (1 seed)"
+    assert np.asarray(thick[0].get_ydata()) == pytest.approx([100 * (0.55 + 0.01 * i) for i in range(8)])
+    span = first.patches[0].get_extents()  # display units: compare with the data -> display transform
+    start = first.transData.transform((3500, 0))[0]  # 8 validations: the last 2 (3500, 4000)
+    assert span.x0 == pytest.approx(start, abs=1)
+    with pytest.raises(ValueError, match="no validation curves"):
+        plot_validation_curves({}, tmp_path / "none.png")
+
+
+def test_a_figure_that_fails_to_save_leaves_the_old_file(tmp_path, monkeypatch):
+    """Figures are written atomically: a failed write (a full disk) keeps the earlier PNG whole."""
+    from matplotlib.figure import Figure
+
+    run = fake_run(tmp_path / "a", 0)
+    out = plot_learning_curves([run], tmp_path / "curves.png")
+    before = out.read_bytes()
+
+    def torn(self, f, **kwargs):
+        f.write(b"\x89PNG half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", torn)
+    with pytest.raises(OSError, match="curves.png"):
+        plot_learning_curves([run], out)
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "curves.png"]
 
 
 def test_embedding_plot_is_a_png_of_the_expected_size(tmp_path):
