@@ -96,6 +96,9 @@ def run_one(job: dict) -> dict:
 
 def make_job(method: str, shot: int, seed: int, args, extra: list, suffix: str) -> dict:
     config = METHODS[method][0]
+    eps = getattr(args, "ibi_eps", None)
+    if eps is not None and "IBI" in method:  # the IBI variants' box only: baselines keep their runs
+        extra = [*extra, f"model.options.interpolation.eps={eps}"]
     overrides = budget(shot, args.episodes, args.validations, args.val_episodes, extra)
     job = {"method": method, "config": config, "shot": shot, "seed": seed, "overrides": overrides,
            "device": args.device, "threads": args.threads,
@@ -185,6 +188,9 @@ def main(argv=None) -> int:
     ap.add_argument("--train-tasks", type=int, default=None, metavar="T",
                     help="the few-task regime's other axis: train on T fixed tasks (data.train_tasks) drawn "
                          "from the 12 classes; runs go to their own folders")
+    ap.add_argument("--ibi-eps", type=float, default=None, metavar="EPS",
+                    help="the IBI variants' box half-width in [0, 1] pixel units (default: their configs' "
+                         "0.1); the other methods are unchanged and keep their runs")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per run")
@@ -193,6 +199,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.train_tasks is not None and args.train_tasks < 1:
         ap.error(f"--train-tasks must be >= 1, got {args.train_tasks}")
+    if args.ibi_eps is not None and not 0 < args.ibi_eps <= 1:
+        ap.error(f"--ibi-eps is in [0, 1] pixel units and must be > 0, got {args.ibi_eps}")
+    if args.ibi_eps is not None and not any("IBI" in m for m in args.methods):
+        ap.error("--ibi-eps changes only the IBI variants: add 'ProtoNet + IBI' or 'MAML + IBI' to --methods")
     tasks = [f"data.train_tasks={args.train_tasks}"] if args.train_tasks else []
     suffix = f"_tasks{args.train_tasks}" if args.train_tasks else ""
     args.out.mkdir(parents=True, exist_ok=True)
@@ -203,7 +213,7 @@ def main(argv=None) -> int:
         results.append(r)
         print(f"done: {r['method']} {r['shot']}-shot seed {r['seed']}: {100 * r['accuracy']:.2f}%", flush=True)
     regime = (f"glyphs-S with {args.train_tasks} fixed training tasks of its 12 classes" if args.train_tasks
-              else "glyphs-S (12 training classes)")
+              else "glyphs-S (12 training classes)") + (f", IBI eps {args.ibi_eps}" if args.ibi_eps is not None else "")
     summary = table(results, args.shots, regime)
     curves: dict = {}  # panel per shot -> method -> the seeds' validation curves
     for r in sorted(results, key=lambda r: (r["shot"], r["seed"])):

@@ -246,3 +246,28 @@ def test_interpolation_study_writes_its_table_and_curves(tmp_path, monkeypatch, 
     assert list(seen["curves"]) == ["5-way 1-shot", "5-way 5-shot"]
     assert {m: len(c) for m, c in seen["curves"]["5-way 5-shot"].items()} == {"ProtoNet": 2, "ProtoNet + MLTI": 2}
     assert seen["curves"]["5-way 1-shot"]["ProtoNet + MLTI"][0][0] == (500, 0.6, 0.01)
+
+
+def test_ibi_eps_changes_the_ibi_runs_only(tmp_path, capsys):
+    """--ibi-eps reaches the IBI variants' config (its own run folders); baselines keep theirs."""
+    import argparse
+
+    import compare_interpolation as ci
+
+    def job(method, eps):
+        args = argparse.Namespace(episodes=4000, validations=8, val_episodes=200, device="cpu", threads=1,
+                                  test_episodes=1000, out=tmp_path, ibi_eps=eps)
+        return ci.make_job(method, 1, 0, args, [], "")
+
+    assert job("ProtoNet", 0.02) == job("ProtoNet", None)
+    small, default = job("ProtoNet + IBI", 0.02), job("ProtoNet + IBI", None)
+    assert "model.options.interpolation.eps=0.02" in small["overrides"]
+    assert not any("eps" in o for o in default["overrides"]) and small["run_dir"] != default["run_dir"]
+    from fewshot.config import load_config
+
+    cfg = load_config(ci.REPO / "configs" / "glyphs_s_protonet_ibi.yaml", small["overrides"])
+    assert cfg.model.options["interpolation"]["eps"] == 0.02
+    for bad, says in ((["--ibi-eps", "0"], "must be > 0"), (["--ibi-eps", "0.02", "--methods", "ProtoNet"], "add")):
+        with pytest.raises(SystemExit):
+            ci.main([*bad, "--out", str(tmp_path)])
+        assert says in capsys.readouterr().err
