@@ -223,7 +223,9 @@ def curve_state(curve: Sequence[Sequence[float]]) -> Dict[str, Any]:
     accs = [c[1] for c in curve]
     if len(accs) < 3:
         return {"rising": None, "gain": None, "text": "too few validations to tell"}
-    cut = len(accs) - max(1, len(accs) // 3)
+    from fewshot.reporting.plots import last_third_start  # the window its figure shades
+
+    cut = last_third_start(len(accs))
     gain = 100 * (max(accs[cut:]) - max(accs[:cut]))
     cis = [c[2] for c in curve if c[2] is not None]
     noise = 100 * RISING_FRACTION * (float(np.mean(cis)) if cis else 0.01)

@@ -107,6 +107,12 @@ def plot_learning_curves(runs: Sequence[PathLike], out: PathLike,
     return _save(fig, out)
 
 
+def last_third_start(n: int) -> int:
+    """Index of the first of the last third of ``n`` validations (``n // 3`` of them, at least
+    one): the window ``scripts/comparelib.curve_state`` compares with the best before it."""
+    return n - max(1, n // 3)
+
+
 def mean_curve(curves: Sequence[Sequence[Sequence[float]]]) -> tuple:
     """The seeds' mean validation curve: ``(episodes, accuracies)`` at the episodes every curve
     has (a curve is ``[(episode, accuracy, ci95), ...]``, as ``train.json`` records it)."""
@@ -124,7 +130,7 @@ def plot_validation_curves(panels: Dict[str, Dict[str, Sequence]], out: PathLike
     """A study's validation curves, so a reader can see whether training had flattened: one panel
     per ``panels`` key (a shot, a trained model), one colour per method, each seed a thin line and
     the mean over seeds a thick one with markers. The shaded span is the last third of the
-    validations (``n // 3`` of ``n``, at least one), the part that ``scripts/comparelib.curve_state``
+    validations (:func:`last_third_start`), the part that ``scripts/comparelib.curve_state``
     compares with the best before it to call a curve "still rising".
 
     Args:
@@ -155,7 +161,7 @@ def plot_validation_curves(panels: Dict[str, Dict[str, Sequence]], out: PathLike
                         label=f"{label} ({len(curves)} seed{'s' if len(curves) != 1 else ''})")
             if curves and not shaded and len(curves[0]) >= 3:  # the window curve_state compares
                 n = len(curves[0])
-                first = curves[0][n - max(1, n // 3)][0]
+                first = curves[0][last_third_start(n)][0]
                 ax.axvspan(first, curves[0][-1][0], color="0.9", zorder=0, lw=0)
                 shaded = True
         ax.set_title(name, fontsize=9)
