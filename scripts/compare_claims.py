@@ -57,8 +57,9 @@ RUNS = {  # in the order they train (seed by seed: every method of seed 0 first)
 }
 
 
-def five(k: int, **more) -> Dict[str, Any]:
-    return {"n_way": 5, "shots": [k], **more}
+def way(n: int, k: int, **more) -> Dict[str, Any]:
+    """One test column's episode shape: ``n``-way ``k``-shot (and any other test settings)."""
+    return {"n_way": n, "shots": [k], **more}
 
 
 def transductive(method: str, norm: str = "", **options) -> Dict[str, Any]:
@@ -69,7 +70,7 @@ STUDIES: Dict[str, Dict[str, Any]] = {
     "losses": {
         "claim": "Proto-Triplet and ICNN losses improve on ProtoNet",
         "paper": "about +2% over ProtoNet on miniImageNet (arXiv 2305.09062), with the authors' code",
-        "tests": {"20-way 1-shot": {"n_way": 20, "shots": [1]}, "20-way 5-shot": {"n_way": 20, "shots": [5]}},
+        "tests": {"20-way 1-shot": way(20, 1), "20-way 5-shot": way(20, 5)},
         "rows": [("ProtoNet", "ProtoNet", None, None), ("Proto-Triplet", "Proto-Triplet", None, "ProtoNet"),
                  ("ICNN", "ICNN", None, "ProtoNet")],
     },
@@ -79,8 +80,8 @@ STUDIES: Dict[str, Dict[str, Any]] = {
                  "LaplacianShot 73.44 / 83.93, TIM-GD 77.8 / 87.4, against ProtoNet's published Conv4 "
                  "49.42 / 68.20 (other backbones; the claim is the ranking)",
         # 20-way as well: at 5-way glyphs' 5-shot accuracies sit near 99%, where little can separate
-        "tests": {"5-way 1-shot": five(1), "5-way 5-shot": five(5),
-                  "20-way 1-shot": {"n_way": 20, "shots": [1]}, "20-way 5-shot": {"n_way": 20, "shots": [5]}},
+        "tests": {"5-way 1-shot": way(5, 1), "5-way 5-shot": way(5, 5),
+                  "20-way 1-shot": way(20, 1), "20-way 5-shot": way(20, 5)},
         "rows": [("ProtoNet (inductive)", "ProtoNet", None, None),
                  ("ProtoNet + LaplacianShot", "ProtoNet", transductive("laplacianshot"), "ProtoNet (inductive)"),
                  ("pre-training + nearest centroid (SimpleShot CL2N)", "pre-training", None, "ProtoNet (inductive)"),
@@ -96,7 +97,7 @@ STUDIES: Dict[str, Dict[str, Any]] = {
         "claim": "Prototypical Networks beat Matching Networks, most clearly at 5-shot",
         "paper": "miniImageNet 5-way Conv4, 1 / 5-shot: ProtoNet 49.42 / 68.20 (Snell et al. 2017) vs "
                  "Matching Networks 43.56 / 55.31 (Ravi & Larochelle's re-run)",
-        "tests": {"5-way 5-shot": five(5), "5-way 1-shot": five(1)},
+        "tests": {"5-way 5-shot": way(5, 5), "5-way 1-shot": way(5, 1)},
         "rows": [("ProtoNet", "ProtoNet", None, None),
                  ("MatchingNet (T = 1, paper)", "MatchingNet (T = 1, paper)", None, "ProtoNet"),
                  ("MatchingNet (learned T)", "MatchingNet (learned T)", None, "ProtoNet"),
@@ -107,10 +108,10 @@ STUDIES: Dict[str, Dict[str, Any]] = {
     "crossdomain": {
         "claim": "the comparisons above hold off the training domain",
         "paper": "no number from the seed papers: the same models, tested on other domains",
-        "tests": {"Fashion-MNIST 1-shot": five(1, target_data={"name": "fashion_mnist", "split": "test"}),
-                  "Fashion-MNIST 5-shot": five(5, target_data={"name": "fashion_mnist", "split": "test"}),
-                  "digits 1-shot": five(1, target_data={"name": "imagefolder", "root": "{digits}"}),
-                  "digits 5-shot": five(5, target_data={"name": "imagefolder", "root": "{digits}"})},
+        "tests": {"Fashion-MNIST 1-shot": way(5, 1, target_data={"name": "fashion_mnist", "split": "test"}),
+                  "Fashion-MNIST 5-shot": way(5, 5, target_data={"name": "fashion_mnist", "split": "test"}),
+                  "digits 1-shot": way(5, 1, target_data={"name": "imagefolder", "root": "{digits}"}),
+                  "digits 5-shot": way(5, 5, target_data={"name": "imagefolder", "root": "{digits}"})},
         "rows": [("ProtoNet", "ProtoNet", None, None), ("Proto-Triplet", "Proto-Triplet", None, "ProtoNet"),
                  ("ICNN", "ICNN", None, "ProtoNet"),
                  ("MatchingNet (learned T)", "MatchingNet (learned T)", None, "ProtoNet"),
