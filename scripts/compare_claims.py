@@ -66,6 +66,10 @@ def transductive(method: str, norm: str = "", **options) -> Dict[str, Any]:
     return {"method": method, "options": options, **({"norm": norm} if norm else {})}
 
 
+# the cross-domain targets ("{digits}" is filled with the folder ``write_digits`` made)
+FASHION_MNIST = {"name": "fashion_mnist", "split": "test"}
+DIGITS = {"name": "imagefolder", "root": "{digits}"}
+
 STUDIES: Dict[str, Dict[str, Any]] = {
     "losses": {
         "claim": "Proto-Triplet and ICNN losses improve on ProtoNet",
@@ -108,10 +112,8 @@ STUDIES: Dict[str, Dict[str, Any]] = {
     "crossdomain": {
         "claim": "the comparisons above hold off the training domain",
         "paper": "no number from the seed papers: the same models, tested on other domains",
-        "tests": {"Fashion-MNIST 1-shot": way(5, 1, target_data={"name": "fashion_mnist", "split": "test"}),
-                  "Fashion-MNIST 5-shot": way(5, 5, target_data={"name": "fashion_mnist", "split": "test"}),
-                  "digits 1-shot": way(5, 1, target_data={"name": "imagefolder", "root": "{digits}"}),
-                  "digits 5-shot": way(5, 5, target_data={"name": "imagefolder", "root": "{digits}"})},
+        "tests": {f"{name} {k}-shot": way(5, k, target_data=target)
+                  for name, target in (("Fashion-MNIST", FASHION_MNIST), ("digits", DIGITS)) for k in (1, 5)},
         "rows": [("ProtoNet", "ProtoNet", None, None), ("Proto-Triplet", "Proto-Triplet", None, "ProtoNet"),
                  ("ICNN", "ICNN", None, "ProtoNet"),
                  ("MatchingNet (learned T)", "MatchingNet (learned T)", None, "ProtoNet"),

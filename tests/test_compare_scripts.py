@@ -96,6 +96,21 @@ def test_compare_claims_runs_filter_keeps_baselines(capsys):
     assert "leaves no comparison" in capsys.readouterr().err
 
 
+def test_crossdomain_columns_test_the_domain_and_shot_they_name():
+    """Each cross-domain column is 5-way at the shot in its name, on the target in its name."""
+    import compare_claims
+
+    tests = compare_claims.STUDIES["crossdomain"]["tests"]
+    assert list(tests) == ["Fashion-MNIST 1-shot", "Fashion-MNIST 5-shot", "digits 1-shot", "digits 5-shot"]
+    for column, settings in tests.items():
+        assert settings["n_way"] == 5 and settings["shots"] == [int(column[-6])]
+        target = settings["target_data"]
+        if column.startswith("Fashion"):
+            assert target == {"name": "fashion_mnist", "split": "test"}
+        else:  # the folder write_digits makes, filled in at run time
+            assert target == {"name": "imagefolder", "root": "{digits}"}
+
+
 def _legacy_run(folder, episodes, shot=1, seed=0):
     """A run folder of compare_interpolation's earlier layout: config.yaml + compare.json."""
     import yaml
