@@ -138,11 +138,13 @@ def cmd_train(args) -> int:
         return _launch(args)
     from ..runs import ranks
 
+    code = None
     try:
         with contextlib.ExitStack() as held:
-            return _train(args, ranks, held)
+            code = _train(args, ranks, held)
+        return code
     finally:
-        ranks.cleanup()
+        ranks.cleanup(finished=code == 0)
 
 
 def _train(args, dist, held: contextlib.ExitStack) -> int:

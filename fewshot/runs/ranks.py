@@ -67,9 +67,18 @@ def _local_device(device: str) -> str:
     return device
 
 
-def cleanup() -> None:
-    """Leave the process group (when one was joined)."""
+def cleanup(finished: bool = False) -> None:
+    """Leave the process group (when one was joined).
+
+    ``finished``: this rank's work ended without error, so it waits for the other ranks first and
+    all leave together. (Once, in CI, a 2-process CPU run finished its work and then rank 1
+    aborted in teardown, "terminate called without an active exception", while rank 0 was still
+    writing; torchrun then called the run failed. Leaving together closes that window.) On an
+    error no rank waits: torchrun stops the others when this one exits.
+    """
     if dist.is_initialized():
+        if finished and dist.get_world_size() > 1:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -235,3 +235,13 @@ def test_pretraining_batch_must_split_into_equal_chunks(tmp_path):
     cfg = load_config(tiny_run.write_config(tmp_path), PRETRAIN + ["pretrain.batch_size=15", "pretrain.accumulate=2"])
     with pytest.raises(ValueError, match="pretrain.batch_size=15 does not split into 2 equal chunks"):
         pretrain(cfg, tmp_path / "bad")
+
+
+def test_finished_ranks_leave_the_group_together(tmp_path):
+    """A finished rank waits in ``ranks.cleanup`` for the slowest one before leaving the group."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(tiny_run.leave_group, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=2, join=True)
+    slow = json.loads((tmp_path / "0.json").read_text())
+    fast = json.loads((tmp_path / "1.json").read_text())
+    assert fast["after"] >= slow["before"]

@@ -87,3 +87,22 @@ def write_image_folder(root: Path, splits=(("train", 8), ("val", 5), ("test", 5)
 def image_folder_overrides(root: Path, cache: Path) -> list:
     return ["data.name=imagefolder", f"data.root={root}",
             f"data.options={{cache_dir: '{cache}', progress: false, workers: 1, channels: 1}}"]
+
+
+def leave_group(rank: int, store: str, times: str) -> None:
+    """One rank of a 2-process gloo group (``test_distributed``): rank 0 is still busy (1 s)
+    when rank 1 is done."""
+    import json
+    import time
+
+    import torch.distributed as tdist
+
+    from fewshot.runs import ranks
+
+    tdist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
+    if rank == 0:
+        time.sleep(1.0)
+    before = time.time()
+    ranks.cleanup(finished=True)
+    Path(times, f"{rank}.json").write_text(json.dumps({"before": before, "after": time.time()}))
+
