@@ -77,8 +77,8 @@ def cleanup(finished: bool = False) -> None:
     error no rank waits: torchrun stops the others when this one exits.
     """
     if dist.is_initialized():
-        if finished and dist.get_world_size() > 1:
-            dist.barrier()
+        if finished:
+            barrier()
         dist.destroy_process_group()
 
 
